@@ -1,0 +1,135 @@
+#include "common/subprocess.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <thread>
+
+extern char** environ;
+
+namespace fanout {
+namespace {
+
+// Only async-signal-safe calls between fork and exec.
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* out,
+                            const char* err, int report_fd) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
+  signal(SIGPIPE, SIG_DFL);
+  auto redirect = [](const char* path, int target) {
+    if (path == nullptr) return true;
+    const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    return fd >= 0 && dup2(fd, target) >= 0;
+  };
+  if (redirect(out, STDOUT_FILENO) && redirect(err, STDERR_FILENO)) {
+    execve(argv[0], argv, envp);
+  }
+  const int code = errno;
+  (void)!write(report_fd, &code, sizeof code);
+  _exit(127);
+}
+
+}  // namespace
+
+Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
+                                     const Options& options) {
+  if (argv.empty()) return InvalidArgument("no program to run");
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  std::vector<char*> envp;
+  for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
+  for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
+  const char* out = options.stdout_path.empty() ? nullptr : options.stdout_path.c_str();
+  const char* err = options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
+
+  int report[2];
+  if (pipe2(report, O_CLOEXEC) != 0) return Internal("pipe: {}", std::strerror(errno));
+  const pid_t pid = fork();
+  if (pid < 0) {
+    close(report[0]);
+    close(report[1]);
+    return Internal("fork: {}", std::strerror(errno));
+  }
+  if (pid == 0) ExecChild(args.data(), envp.data(), out, err, report[1]);
+  close(report[1]);
+  int code = 0;
+  const ssize_t n = read(report[0], &code, sizeof code);  // EOF once exec succeeded
+  close(report[0]);
+  Subprocess child(pid);
+  if (n == static_cast<ssize_t>(sizeof code)) {
+    child.Wait(std::chrono::seconds(1));
+    return Internal("cannot run {}: {}", argv[0], std::strerror(code));
+  }
+  return child;
+}
+
+Subprocess::Subprocess(Subprocess&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), status_(other.status_) {}
+
+Subprocess& Subprocess::operator=(Subprocess&& other) noexcept {
+  if (this != &other) {
+    if (pid_ > 0) Kill();
+    pid_ = std::exchange(other.pid_, -1);
+    status_ = other.status_;
+  }
+  return *this;
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0) Kill();
+}
+
+bool Subprocess::Reap(int options) {
+  if (status_) return true;
+  int status = 0;
+  pid_t r;
+  do {
+    r = waitpid(pid_, &status, options);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid_) return false;
+  status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return true;
+}
+
+bool Subprocess::Running() { return pid_ > 0 && !Reap(WNOHANG); }
+
+void Subprocess::Signal(int sig) {
+  if (Running()) kill(pid_, sig);
+}
+
+std::optional<int> Subprocess::Wait(Duration timeout) {
+  const TimePoint deadline = Now() + timeout;
+  auto pause = std::chrono::milliseconds(1);
+  while (pid_ > 0 && !Reap(WNOHANG)) {
+    if (Now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(20));
+  }
+  return status_;
+}
+
+int Subprocess::Kill() {
+  if (pid_ <= 0) return -1;
+  if (!status_) {
+    kill(pid_, SIGKILL);
+    Reap(0);
+  }
+  return status_.value_or(-1);
+}
+
+std::string SelfExecutable() {
+  char buf[4096];
+  const ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace fanout

@@ -1,0 +1,64 @@
+// Subprocess: a child process that cannot outlive its owner.
+//
+// The child is killed (SIGKILL) and reaped when the Subprocess is destroyed,
+// and the kernel kills it if the owning process dies first
+// (PR_SET_PDEATHSIG), so a failing test or an interrupted demo leaves nothing
+// running. Signals blocked by the parent are unblocked in the child.
+// Not thread-safe: one owner, and the owner's thread must outlive the child
+// (the death signal follows the thread that spawned it).
+//
+//   auto worker = Subprocess::Spawn({bin, "worker", "--coordinator", ep});
+//   if (!worker) return worker.error();
+//   worker->Signal(SIGTERM);
+//   std::optional<int> status = worker->Wait(std::chrono::seconds(5));
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace fanout {
+
+class Subprocess {
+ public:
+  struct Options {
+    std::vector<std::string> env;  // extra "NAME=value" entries
+    std::string stdout_path;        // empty: inherit
+    std::string stderr_path;        // empty: inherit
+  };
+
+  static Result<Subprocess> Spawn(const std::vector<std::string>& argv, const Options& options);
+  static Result<Subprocess> Spawn(const std::vector<std::string>& argv) {
+    return Spawn(argv, Options{});
+  }
+
+  Subprocess(Subprocess&& other) noexcept;
+  Subprocess& operator=(Subprocess&& other) noexcept;
+  ~Subprocess();
+
+  pid_t pid() const { return pid_; }
+  bool Running();
+  void Signal(int sig);
+  // The exit status once the child has ended within `timeout`: its exit code,
+  // or 128 + the signal that killed it. nullopt if it is still running.
+  std::optional<int> Wait(Duration timeout);
+  // SIGKILL and reap; returns the status.
+  int Kill();
+
+ private:
+  explicit Subprocess(pid_t pid) : pid_(pid) {}
+  bool Reap(int options);
+
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+// The path of the running executable (to start `fanout` subcommands).
+std::string SelfExecutable();
+
+}  // namespace fanout

@@ -1,0 +1,95 @@
+#include "common/transport.h"
+
+#include <fmt/format.h>
+
+namespace fanout {
+
+zmq::socket_t MakeSocket(zmq::context_t& ctx, zmq::socket_type type) {
+  zmq::socket_t socket(ctx, type);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(kMaxFrameBytes));
+  if (type == zmq::socket_type::router) {
+    // Report a send to a vanished peer instead of dropping it silently.
+    socket.set(zmq::sockopt::router_mandatory, 1);
+  }
+  return socket;
+}
+
+Result<std::string> Bind(zmq::socket_t& socket, const std::string& endpoint) {
+  try {
+    socket.bind(endpoint);
+    return socket.get(zmq::sockopt::last_endpoint);
+  } catch (const zmq::error_t& e) {
+    return InvalidArgument("cannot bind {}: {}", endpoint, e.what());
+  }
+}
+
+Status Connect(zmq::socket_t& socket, const std::string& endpoint) {
+  try {
+    socket.connect(endpoint);
+    return {};
+  } catch (const zmq::error_t& e) {
+    return InvalidArgument("cannot connect to {}: {}", endpoint, e.what());
+  }
+}
+
+bool SendFrame(zmq::socket_t& socket, zmq::message_t& frame) {
+  try {
+    return socket.send(frame, zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;
+  }
+}
+
+bool Send(zmq::socket_t& socket, const pb::Envelope& env) {
+  zmq::message_t frame = Encode(env);
+  return SendFrame(socket, frame);
+}
+
+bool SendTo(zmq::socket_t& router, std::string_view peer, const pb::Envelope& env) {
+  try {
+    zmq::message_t id(peer.data(), peer.size());
+    if (!router.send(id, zmq::send_flags::dontwait | zmq::send_flags::sndmore)) return false;
+    zmq::message_t frame = Encode(env);
+    // After the routing frame is taken, the payload joins the same message.
+    return router.send(frame, zmq::send_flags::dontwait).has_value();
+  } catch (const zmq::error_t&) {
+    return false;  // EHOSTUNREACH: the peer has gone
+  }
+}
+
+bool RecvMessage(zmq::socket_t& socket, Message& out) {
+  out.frames.clear();
+  try {
+    zmq::message_t frame;
+    if (!socket.recv(frame, zmq::recv_flags::dontwait)) return false;
+    bool more = frame.more();
+    out.frames.push_back(std::move(frame));
+    while (more) {
+      zmq::message_t next;
+      // The remaining frames of a message are already here.
+      (void)socket.recv(next, zmq::recv_flags::none);
+      more = next.more();
+      out.frames.push_back(std::move(next));
+    }
+    return true;
+  } catch (const zmq::error_t&) {
+    return !out.frames.empty();
+  }
+}
+
+const zmq::message_t* RouterPayload(const Message& msg) {
+  return msg.size() == 2 ? &msg.frames[1] : nullptr;
+}
+
+std::string PeerName(const zmq::message_t& identity) {
+  return std::string(static_cast<const char*>(identity.data()), identity.size());
+}
+
+std::string PrintablePeer(std::string_view peer) {
+  std::string out;
+  for (unsigned char c : peer) out += fmt::format("{:02x}", c);
+  return out;
+}
+
+}  // namespace fanout

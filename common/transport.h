@@ -1,0 +1,53 @@
+// ZeroMQ plumbing shared by every fanout process.
+//
+// Sockets are made with linger 0 and the frame-size cap; Bind() reports the
+// endpoint actually bound, so "tcp://127.0.0.1:*" (a free port) works
+// everywhere. Send and receive never block and never throw: EAGAIN and a gone
+// peer are ordinary results. Every socket belongs to one thread.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/codec.h"
+#include "common/result.h"
+
+namespace fanout {
+
+zmq::socket_t MakeSocket(zmq::context_t& ctx, zmq::socket_type type);
+
+// Binds and returns the endpoint bound ("tcp://127.0.0.1:40123").
+Result<std::string> Bind(zmq::socket_t& socket, const std::string& endpoint);
+Status Connect(zmq::socket_t& socket, const std::string& endpoint);
+
+// Sends one envelope on a DEALER (or any non-ROUTER socket). False when the
+// message could not be queued.
+bool Send(zmq::socket_t& socket, const pb::Envelope& env);
+bool SendFrame(zmq::socket_t& socket, zmq::message_t& frame);
+// Sends one envelope to `peer` through a ROUTER. False when the peer is gone
+// or its queue is full.
+bool SendTo(zmq::socket_t& router, std::string_view peer, const pb::Envelope& env);
+
+// One whole message read from a socket: every frame of it.
+struct Message {
+  std::vector<zmq::message_t> frames;
+  size_t size() const { return frames.size(); }
+};
+
+// Reads one whole message without blocking; false when none is waiting.
+// `out` is reused, so a hot loop does not allocate the vector every time.
+bool RecvMessage(zmq::socket_t& socket, Message& out);
+
+// A well-formed ROUTER message is [peer][payload]. Returns the payload frame,
+// or nullptr for anything else (the caller logs and answers).
+const zmq::message_t* RouterPayload(const Message& msg);
+
+std::string PeerName(const zmq::message_t& identity);
+
+// Makes a ZeroMQ routing id printable for logs: hex for binary ids.
+std::string PrintablePeer(std::string_view peer);
+
+}  // namespace fanout

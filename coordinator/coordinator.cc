@@ -1,0 +1,129 @@
+#include "coordinator/coordinator.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "common/transport.h"
+
+namespace fanout::coordinator {
+namespace {
+
+// How many messages one socket may deliver before the loop looks at the
+// others, so a flood on one side cannot starve the other.
+constexpr int kBatch = 512;
+
+Status WriteReadyFile(const std::string& path, const std::string& workers,
+                      const std::string& clients) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << nlohmann::json{{"workers", workers}, {"clients", clients}, {"pid", getpid()}}.dump()
+        << "\n";
+    if (!out) return Internal("cannot write {}", tmp);
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot rename {}", tmp);
+  return {};
+}
+
+// Decodes one ROUTER message and hands it to `handle`; answers garbage with
+// an Error so a confused peer learns why it is ignored.
+template <typename Handle>
+void Receive(zmq::socket_t& router, Message& msg, const char* side, Handle&& handle) {
+  const zmq::message_t* payload = RouterPayload(msg);
+  const std::string peer = msg.size() > 0 ? PeerName(msg.frames[0]) : std::string();
+  if (payload == nullptr) {
+    spdlog::warn("{} {}: dropped a message of {} frames (expected 1)", side, PrintablePeer(peer),
+                 msg.size() - 1);
+    return;
+  }
+  Result<pb::Envelope> env = Decode(*payload);
+  if (!env) {
+    spdlog::warn("{} {}: dropped a frame: {}", side, PrintablePeer(peer), env.error().message);
+    pb::Envelope reply = NewEnvelope();
+    reply.mutable_error()->set_code(pb::Error::BAD_FRAME);
+    reply.mutable_error()->set_message(env.error().message);
+    SendTo(router, peer, reply);
+    return;
+  }
+  handle(peer, *env);
+}
+
+void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, const char* side) {
+  for (const Outgoing& out : box) {
+    if (!SendTo(router, out.peer, out.envelope)) {
+      spdlog::debug("{} {} is gone: '{}' not delivered", side, PrintablePeer(out.peer),
+                    BodyName(out.envelope));
+    }
+  }
+  box.clear();
+}
+
+}  // namespace
+
+std::string NewJobId() {
+  static const uint32_t prefix = std::random_device()();
+  static uint64_t seq = 0;
+  return fmt::format("{:08x}-{}", prefix, ++seq);
+}
+
+int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
+  zmq::context_t ctx(1);
+  zmq::socket_t workers = MakeSocket(ctx, zmq::socket_type::router);
+  zmq::socket_t clients = MakeSocket(ctx, zmq::socket_type::router);
+  // Events for a client are never dropped: it gets everything or goes away.
+  clients.set(zmq::sockopt::sndhwm, 0);
+
+  Result<std::string> workers_at = Bind(workers, options.workers_endpoint);
+  Result<std::string> clients_at = Bind(clients, options.clients_endpoint);
+  for (const auto* bound : {&workers_at, &clients_at}) {
+    if (!*bound) {
+      spdlog::error("{}", bound->error().message);
+      return 1;
+    }
+  }
+  if (!options.ready_file.empty()) {
+    if (Status s = WriteReadyFile(options.ready_file, *workers_at, *clients_at); !s) {
+      spdlog::error("{}", s.error().message);
+      return 1;
+    }
+  }
+  spdlog::info("coordinator up: workers on {}, clients on {}", *workers_at, *clients_at);
+
+  Scheduler scheduler(options.scheduler, NewJobId);
+  std::vector<zmq::pollitem_t> items = {
+      {workers.handle(), 0, ZMQ_POLLIN, 0},
+      {clients.handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, signal_fd, ZMQ_POLLIN, 0},
+  };
+  Message msg;
+  while (true) {
+    TimePoint now = Now();
+    const auto wait = std::chrono::ceil<milliseconds>(scheduler.NextWakeup(now) - now);
+    zmq::poll(items, std::max(wait, milliseconds(0)));
+    if (items[2].revents & ZMQ_POLLIN) {
+      spdlog::info("coordinator stopping on signal ({} jobs running)", scheduler.job_count());
+      return 0;
+    }
+    now = Now();
+    for (int i = 0; i < kBatch && RecvMessage(workers, msg); ++i) {
+      Receive(workers, msg, "worker", [&](const std::string& peer, const pb::Envelope& env) {
+        scheduler.OnWorkerMessage(peer, env, now);
+      });
+    }
+    for (int i = 0; i < kBatch && RecvMessage(clients, msg); ++i) {
+      Receive(clients, msg, "client", [&](const std::string& peer, const pb::Envelope& env) {
+        scheduler.OnClientMessage(peer, env, now);
+      });
+    }
+    if (now >= scheduler.NextWakeup(now) - milliseconds(1)) scheduler.Tick(now);
+    scheduler.Dispatch(now);
+    Flush(workers, scheduler.to_workers(), "worker");
+    Flush(clients, scheduler.to_clients(), "client");
+  }
+}
+
+}  // namespace fanout::coordinator

@@ -1,0 +1,32 @@
+// The coordinator process: two ROUTER sockets (workers, clients) and a
+// signal descriptor on one event loop, around a Scheduler.
+//
+//   CoordinatorOptions options;
+//   options.workers_endpoint = "tcp://127.0.0.1:*";
+//   return RunCoordinator(options, signals.fd());
+#pragma once
+
+#include <string>
+
+#include "common/result.h"
+#include "coordinator/scheduler.h"
+
+namespace fanout::coordinator {
+
+struct CoordinatorOptions {
+  std::string workers_endpoint = "tcp://*:5555";
+  std::string clients_endpoint = "tcp://*:5556";
+  std::string ledger_endpoint = "tcp://127.0.0.1:5557";
+  // When set, {"workers": ..., "clients": ..., "pid": ...} is written here once
+  // both sockets are bound: how tests and the demo learn free ports.
+  std::string ready_file;
+  SchedulerOptions scheduler;
+};
+
+// Runs until SIGINT or SIGTERM arrives on `signal_fd`. Returns the exit code.
+int RunCoordinator(const CoordinatorOptions& options, int signal_fd);
+
+// A job id unique across coordinator restarts: "<random hex>-<sequence>".
+std::string NewJobId();
+
+}  // namespace fanout::coordinator

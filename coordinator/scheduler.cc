@@ -1,0 +1,480 @@
+#include "coordinator/scheduler.h"
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "common/transport.h"
+#include "coordinator/job_kinds.h"
+
+namespace fanout::coordinator {
+
+Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id)
+    : options_(std::move(options)), new_job_id_(std::move(new_job_id)) {}
+
+// ---- workers -----------------------------------------------------------------
+
+void Scheduler::OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now) {
+  if (env.has_hello()) {
+    OnHello(peer, env.hello(), now);
+    return;
+  }
+  Worker* worker = FindWorker(peer);
+  if (worker != nullptr) worker->liveness.Heard(now);
+  switch (env.body_case()) {
+    case pb::Envelope::kHeartbeat:
+      break;
+    case pb::Envelope::kResult:
+      // A result is accepted from anyone: the task is done wherever it ran.
+      OnResult(worker, env.result(), now);
+      break;
+    case pb::Envelope::kReturned:
+      if (worker != nullptr) OnReturned(*worker, env.returned());
+      break;
+    case pb::Envelope::kDrain:
+      if (worker != nullptr && !worker->draining) {
+        worker->draining = true;
+        spdlog::info("worker {} is draining ({}): no new tasks for it", worker->hello.worker_id(),
+                     env.drain().reason());
+      }
+      break;
+    case pb::Envelope::kError:
+      spdlog::warn("worker {} reports an error: {}", PrintablePeer(peer), env.error().message());
+      return;
+    default:
+      Reply(to_workers_, peer, pb::Error::BAD_REQUEST,
+            fmt::format("a worker cannot send '{}'", BodyName(env)));
+      return;
+  }
+  if (worker == nullptr) {
+    // Restarted coordinator, or a worker we declared dead: it must say Hello.
+    Reply(to_workers_, peer, pb::Error::UNKNOWN_PEER, "unknown worker: send Hello");
+  }
+}
+
+void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint now) {
+  if (hello.worker_id().empty()) {
+    Reply(to_workers_, peer, pb::Error::BAD_REQUEST, "Hello needs a worker_id");
+    return;
+  }
+  if (Worker* known = FindWorker(peer)) {
+    known->hello = hello;
+    known->liveness.Heard(now);
+    return;
+  }
+  Worker fresh{.peer = peer,
+               .hello = hello,
+               .liveness = Liveness(options_.heartbeat_interval, options_.liveness, now),
+               .seq = next_worker_seq_++,
+               .draining = false,
+               .inflight = {},
+               .load = {}};
+  // The same process on a new connection keeps running what it had.
+  for (auto it = workers_.begin(); it != workers_.end(); ++it) {
+    const pb::Hello& old = it->second.hello;
+    if (old.worker_id() == hello.worker_id() && old.pid() == hello.pid() &&
+        old.host() == hello.host()) {
+      fresh.inflight = std::move(it->second.inflight);
+      fresh.load = std::move(it->second.load);
+      fresh.seq = it->second.seq;
+      workers_.erase(it);
+      spdlog::info("worker {} reconnected with {} tasks in flight", hello.worker_id(),
+                   fresh.inflight.size());
+      workers_.emplace(peer, std::move(fresh));
+      return;
+    }
+  }
+  spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default)",
+               hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency());
+  workers_.emplace(peer, std::move(fresh));
+}
+
+void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now) {
+  ++stats_.results;
+  if (worker != nullptr) Release(*worker, result.job_id(), result.index());
+  Job* job = FindJob(result.job_id());
+  if (job == nullptr || result.index() == 0 || result.index() > job->slots.size()) {
+    ++stats_.duplicates_dropped;
+    spdlog::debug("task {}/{}: result for no running job dropped", result.job_id(),
+                  result.index());
+    return;
+  }
+  TaskSlot& slot = job->slots[result.index() - 1];
+  if (slot.state == TaskState::kDone) {
+    ++stats_.duplicates_dropped;
+    spdlog::debug("task {}/{}: duplicate result (attempt {}) dropped", job->id, result.index(),
+                  result.attempt());
+    return;
+  }
+  slot.state = TaskState::kDone;
+  result.ok() ? ++job->ok : ++job->failed;
+  job->used.insert(result.worker_id());
+  AddEvent(*job, pb::TaskEvent::DONE, result.index(), result.attempt(), result.worker_id(),
+           &result);
+  if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
+}
+
+void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
+  if (!Release(worker, returned.job_id(), returned.index())) return;
+  Job* job = FindJob(returned.job_id());
+  if (job == nullptr) return;
+  TaskSlot& slot = job->slots[returned.index() - 1];
+  if (slot.state == TaskState::kRunning && slot.holders == 0) {
+    // Not run at all, so it does not count as an attempt.
+    slot.state = TaskState::kPending;
+    --slot.attempts;
+    job->retry.push_front(returned.index());
+    ++stats_.returned;
+  }
+}
+
+bool Scheduler::Release(Worker& worker, const std::string& job_id, uint32_t index) {
+  if (worker.inflight.erase(TaskKey{job_id, index}) == 0) return false;
+  auto load = worker.load.find(job_id);
+  if (load != worker.load.end() && --load->second == 0) worker.load.erase(load);
+  if (Job* job = FindJob(job_id)) --job->slots[index - 1].holders;
+  return true;
+}
+
+void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
+  auto it = workers_.find(peer);
+  const Worker worker = std::move(it->second);
+  workers_.erase(it);
+  ++stats_.workers_lost;
+  spdlog::warn("worker {} silent for {:.1f} s: presumed dead, {} tasks go back to the queue",
+               worker.hello.worker_id(),
+               std::chrono::duration<double>(worker.liveness.Silence(now)).count(),
+               worker.inflight.size());
+  for (const TaskKey& key : worker.inflight) {
+    Job* job = FindJob(key.job);
+    if (job == nullptr) continue;
+    TaskSlot& slot = job->slots[key.index - 1];
+    --slot.holders;
+    if (slot.state == TaskState::kRunning && slot.holders == 0) {
+      Requeue(*job, key.index, worker.hello.worker_id(), now);
+    }
+  }
+}
+
+void Scheduler::Requeue(Job& job, uint32_t index, const std::string& lost_on, TimePoint now) {
+  TaskSlot& slot = job.slots[index - 1];
+  std::vector<std::string>& lost = job.lost_on[index];
+  lost.push_back(lost_on);
+  if (slot.attempts < job.max_attempts) {
+    slot.state = TaskState::kPending;
+    job.retry.push_front(index);
+    ++stats_.requeued;
+    spdlog::info("task {}/{}: back in the queue after attempt {} on {}", job.id, index,
+                 slot.attempts, lost_on);
+    return;
+  }
+  slot.state = TaskState::kDone;
+  ++job.failed;
+  pb::Result result;
+  result.set_job_id(job.id);
+  result.set_index(index);
+  result.set_attempt(slot.attempts);
+  result.set_ok(false);
+  result.set_error(fmt::format("gave up after {} attempts: worker {} stopped answering",
+                               slot.attempts, fmt::join(lost, ", ")));
+  spdlog::warn("task {}/{}: {}", job.id, index, result.error());
+  AddEvent(job, pb::TaskEvent::DONE, index, slot.attempts, lost_on, &result);
+  if (job.ok + job.failed == job.slots.size()) FinishJob(job.id, "", now);
+}
+
+// ---- dispatch ----------------------------------------------------------------
+
+uint32_t Scheduler::Capacity(const Worker& worker, const Job& job) const {
+  switch (job.spec.model()) {
+    case pb::THREADS:
+      if (job.spec.concurrency() > 0) return job.spec.concurrency();
+      return std::max<uint32_t>(1, worker.hello.concurrency());
+    case pb::ASYNC:
+      return job.spec.concurrency() > 0 ? job.spec.concurrency() : options_.async_concurrency;
+    default:
+      return 1;
+  }
+}
+
+uint32_t Scheduler::FreeCredit(const Worker& worker, const Job& job) const {
+  if (worker.draining) return 0;
+  auto load = worker.load.find(job.id);
+  const uint32_t used = load == worker.load.end() ? 0 : load->second;
+  const uint32_t cap = Capacity(worker, job);
+  return used >= cap ? 0 : cap - used;
+}
+
+void Scheduler::RefreshAssignment(Job& job) {
+  const size_t cap = job.spec.max_workers();
+  std::erase_if(job.assigned, [&](const PeerId& p) {
+    const Worker* w = FindWorker(p);
+    return w == nullptr || w->draining;
+  });
+  while (job.assigned.size() < cap) {
+    const Worker* best = nullptr;
+    for (const auto& [peer, w] : workers_) {
+      if (w.draining || std::find(job.assigned.begin(), job.assigned.end(), peer) !=
+                            job.assigned.end()) {
+        continue;
+      }
+      if (best == nullptr || w.inflight.size() < best->inflight.size() ||
+          (w.inflight.size() == best->inflight.size() && w.seq < best->seq)) {
+        best = &w;
+      }
+    }
+    if (best == nullptr) break;
+    job.assigned.push_back(best->peer);
+  }
+}
+
+Scheduler::Worker* Scheduler::PickWorker(Job& job) {
+  Worker* best = nullptr;
+  uint32_t best_free = 0;
+  auto consider = [&](Worker& w) {
+    const uint32_t free = FreeCredit(w, job);
+    if (free > best_free || (free == best_free && free > 0 && w.seq < best->seq)) {
+      best = &w;
+      best_free = free;
+    }
+  };
+  if (job.spec.max_workers() > 0) {
+    for (const PeerId& peer : job.assigned) consider(workers_.at(peer));
+  } else {
+    for (auto& [peer, w] : workers_) consider(w);
+  }
+  return best;
+}
+
+bool Scheduler::HasPending(Job& job) {
+  while (!job.retry.empty() && job.slots[job.retry.front() - 1].state != TaskState::kPending) {
+    job.retry.pop_front();  // finished by a late result while it waited
+  }
+  return !job.retry.empty() || job.next_fresh <= job.slots.size();
+}
+
+uint32_t Scheduler::PopPending(Job& job) {
+  if (!job.retry.empty()) {
+    const uint32_t index = job.retry.front();
+    job.retry.pop_front();
+    return index;
+  }
+  return job.next_fresh++;
+}
+
+void Scheduler::Dispatch(TimePoint /*now*/) {
+  for (auto& [id, job] : jobs_) {
+    if (!HasPending(job)) continue;
+    if (job.spec.max_workers() > 0) RefreshAssignment(job);
+    while (HasPending(job)) {
+      Worker* worker = PickWorker(job);
+      if (worker == nullptr) break;
+      SendTask(job, *worker, PopPending(job));
+    }
+  }
+}
+
+void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index) {
+  TaskSlot& slot = job.slots[index - 1];
+  slot.state = TaskState::kRunning;
+  ++slot.attempts;
+  ++slot.holders;
+  const uint32_t capacity = Capacity(worker, job);
+  job.capacity = std::max(job.capacity, capacity);
+  worker.inflight.insert(TaskKey{job.id, index});
+  ++worker.load[job.id];
+
+  pb::Envelope env = NewEnvelope();
+  pb::Task* task = env.mutable_task();
+  task->set_job_id(job.id);
+  task->set_index(index);
+  task->set_attempt(slot.attempts);
+  task->set_model(job.spec.model());
+  task->set_concurrency(capacity);
+  FillPayload(job.spec, index, task);
+  to_workers_.push_back({worker.peer, std::move(env)});
+  ++stats_.dispatched;
+  spdlog::debug("task {}/{}: attempt {} to {}", job.id, index, slot.attempts,
+                worker.hello.worker_id());
+  AddEvent(job, pb::TaskEvent::DISPATCHED, index, slot.attempts, worker.hello.worker_id(),
+           nullptr);
+}
+
+// ---- clients -----------------------------------------------------------------
+
+void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now) {
+  auto client = clients_.find(peer);
+  if (client != clients_.end()) client->second.liveness.Heard(now);
+  switch (env.body_case()) {
+    case pb::Envelope::kSubmit:
+      OnSubmit(peer, env.submit().spec(), now);
+      return;
+    case pb::Envelope::kCancel:
+      OnCancel(peer, env.cancel().job_id(), now);
+      return;
+    case pb::Envelope::kHeartbeat:
+      return;
+    default:
+      Reply(to_clients_, peer, pb::Error::BAD_REQUEST,
+            fmt::format("a client cannot send '{}'", BodyName(env)));
+  }
+}
+
+void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now) {
+  if (Status valid = ValidateSpec(spec); !valid) {
+    spdlog::info("job from client {} rejected: {}", PrintablePeer(peer), valid.error().message);
+    pb::Envelope env = NewEnvelope();
+    env.mutable_rejected()->set_reason(valid.error().message);
+    to_clients_.push_back({peer, std::move(env)});
+    return;
+  }
+  const std::string id = new_job_id_();
+  Job& job = jobs_[id];
+  job.id = id;
+  job.client = peer;
+  job.spec = spec;
+  job.max_attempts = spec.max_attempts() > 0 ? spec.max_attempts() : options_.max_attempts;
+  job.accepted_at = now;
+  job.slots.resize(spec.count());
+  auto [client, fresh] = clients_.try_emplace(
+      peer, Client{Liveness(options_.heartbeat_interval, options_.client_liveness, now), {}});
+  client->second.jobs.insert(id);
+  ++stats_.jobs_accepted;
+  spdlog::info("job {} accepted: {} x {} under {} (concurrency {}, workers {})", id,
+               spec.count(), KindName(spec), ModelName(spec.model()),
+               spec.concurrency() > 0 ? fmt::to_string(spec.concurrency()) : "default",
+               spec.max_workers() > 0 ? fmt::to_string(spec.max_workers()) : "all");
+
+  pb::Envelope env = NewEnvelope();
+  pb::Accepted* accepted = env.mutable_accepted();
+  accepted->set_job_id(id);
+  accepted->set_tasks(spec.count());
+  accepted->set_accepted_us(options_.unix_micros());
+  to_clients_.push_back({peer, std::move(env)});
+}
+
+void Scheduler::OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now) {
+  const Job* job = FindJob(job_id);
+  if (job == nullptr || job->client != peer) {
+    Reply(to_clients_, peer, pb::Error::BAD_REQUEST,
+          fmt::format("no running job '{}' of yours to cancel", job_id));
+    return;
+  }
+  spdlog::info("job {} cancelled by its client", job_id);
+  FinishJob(job_id, "cancelled by the client", now);
+}
+
+void Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
+                         const std::string& worker, const pb::Result* result) {
+  if (!job.events.has_events()) {
+    job.events = NewEnvelope();
+    job.events.mutable_events()->set_job_id(job.id);
+  }
+  pb::TaskEvent* event = job.events.mutable_events()->add_events();
+  event->set_type(type);
+  event->set_index(index);
+  event->set_attempt(attempt);
+  event->set_worker(worker);
+  if (result != nullptr) *event->mutable_result() = *result;
+}
+
+void Scheduler::FlushEvents(Job& job) {
+  if (!job.events.has_events()) return;
+  to_clients_.push_back({job.client, std::move(job.events)});
+  job.events = pb::Envelope();
+}
+
+std::vector<Outgoing>& Scheduler::to_clients() {
+  for (auto& [id, job] : jobs_) FlushEvents(job);
+  return to_clients_;
+}
+
+void Scheduler::FinishJob(const std::string& id, const std::string& reason, TimePoint now) {
+  auto it = jobs_.find(id);
+  Job& job = it->second;
+  FlushEvents(job);
+  pb::Envelope env = NewEnvelope();
+  pb::JobDone* done = env.mutable_job_done();
+  done->set_job_id(id);
+  done->set_tasks(static_cast<uint32_t>(job.slots.size()));
+  done->set_ok(job.ok);
+  done->set_failed(job.failed);
+  done->set_workers_used(static_cast<uint32_t>(job.used.size()));
+  done->set_wall_ms(ToMillis(now - job.accepted_at));
+  done->set_reason(reason);
+  done->set_concurrency(job.capacity);
+  to_clients_.push_back({job.client, std::move(env)});
+  spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok,
+               job.failed, job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ",
+               reason);
+
+  auto client = clients_.find(job.client);
+  if (client != clients_.end()) {
+    client->second.jobs.erase(id);
+    if (client->second.jobs.empty()) clients_.erase(client);
+  }
+  ++stats_.jobs_finished;
+  jobs_.erase(it);
+}
+
+// ---- time --------------------------------------------------------------------
+
+void Scheduler::Tick(TimePoint now) {
+  std::vector<PeerId> dead;
+  for (auto& [peer, worker] : workers_) {
+    if (worker.liveness.Expired(now)) {
+      dead.push_back(peer);
+    } else if (worker.liveness.HeartbeatDue(now)) {
+      pb::Envelope env = NewEnvelope();
+      env.mutable_heartbeat();
+      to_workers_.push_back({peer, std::move(env)});
+      worker.liveness.Sent(now);
+    }
+  }
+  for (const PeerId& peer : dead) DeclareDead(peer, now);
+
+  std::vector<std::string> abandoned;
+  for (auto& [peer, client] : clients_) {
+    if (client.liveness.Expired(now)) {
+      spdlog::warn("client {} silent for {:.1f} s: cancelling its {} jobs", PrintablePeer(peer),
+                   std::chrono::duration<double>(client.liveness.Silence(now)).count(),
+                   client.jobs.size());
+      abandoned.insert(abandoned.end(), client.jobs.begin(), client.jobs.end());
+    } else if (client.liveness.HeartbeatDue(now)) {
+      pb::Envelope env = NewEnvelope();
+      env.mutable_heartbeat();
+      to_clients_.push_back({peer, std::move(env)});
+      client.liveness.Sent(now);
+    }
+  }
+  for (const std::string& id : abandoned) FinishJob(id, "the client went away", now);
+}
+
+TimePoint Scheduler::NextWakeup(TimePoint now) const {
+  TimePoint next = now + options_.heartbeat_interval;
+  for (const auto& [peer, worker] : workers_) next = std::min(next, worker.liveness.NextDeadline());
+  for (const auto& [peer, client] : clients_) next = std::min(next, client.liveness.NextDeadline());
+  return next;
+}
+
+// ---- helpers -----------------------------------------------------------------
+
+Scheduler::Worker* Scheduler::FindWorker(const PeerId& peer) {
+  auto it = workers_.find(peer);
+  return it == workers_.end() ? nullptr : &it->second;
+}
+
+Scheduler::Job* Scheduler::FindJob(const std::string& id) {
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : &it->second;
+}
+
+void Scheduler::Reply(std::vector<Outgoing>& box, const PeerId& peer, pb::Error::Code code,
+                      std::string message) {
+  pb::Envelope env = NewEnvelope();
+  env.mutable_error()->set_code(code);
+  env.mutable_error()->set_message(std::move(message));
+  box.push_back({peer, std::move(env)});
+}
+
+}  // namespace fanout::coordinator

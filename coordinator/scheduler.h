@@ -1,0 +1,178 @@
+// Scheduler: the coordinator's brain, with no sockets and no clock.
+//
+// It keeps the worker registry (who is connected, alive, draining, and what
+// each one is running), the job table (what every task of every job is
+// doing) and the clients waiting on jobs. The socket loop hands it each
+// decoded message and the current time, then sends what it left in the
+// outboxes. Everything here is single-threaded and deterministic, so tests
+// drive it with made-up times and peers.
+//
+// The rules it enforces:
+//  - Credit: a worker never holds more tasks of a job than its capacity for
+//    the job's model (1 for sync, the concurrency for threads and async).
+//  - Liveness: workers are sent a heartbeat every interval and are dead after
+//    `liveness` silent intervals; their in-flight tasks go back to the front of
+//    the queue with attempt + 1, and fail after `max_attempts`.
+//  - The first result of a task wins; any later one is dropped.
+//  - A client only hears about its own jobs; a client silent for long has its
+//    jobs cancelled.
+//
+//   Scheduler s(options, [] { return NewJobId(); });
+//   s.OnWorkerMessage(peer, envelope, now);
+//   s.Dispatch(now);
+//   for (auto& out : s.to_workers()) SendTo(router, out.peer, out.envelope);
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/codec.h"
+#include "common/liveness.h"
+
+namespace fanout::coordinator {
+
+// A ZeroMQ routing id: one connection of a worker or a client.
+using PeerId = std::string;
+
+struct SchedulerOptions {
+  Duration heartbeat_interval = milliseconds(500);
+  int liveness = 3;          // silent intervals before a worker is dead
+  int client_liveness = 20;  // silent intervals before a client's jobs are cancelled
+  uint32_t max_attempts = 3;
+  uint32_t async_concurrency = 100;  // in-flight coroutines when a job does not say
+  std::function<int64_t()> unix_micros = UnixMicros;
+};
+
+// One message for the socket loop to send.
+struct Outgoing {
+  PeerId peer;
+  pb::Envelope envelope;
+};
+
+struct SchedulerStats {
+  uint64_t jobs_accepted = 0;
+  uint64_t jobs_finished = 0;
+  uint64_t dispatched = 0;
+  uint64_t results = 0;
+  uint64_t requeued = 0;
+  uint64_t duplicates_dropped = 0;
+  uint64_t returned = 0;
+  uint64_t workers_lost = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id);
+
+  void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
+  void OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
+
+  // Sends tasks wherever a worker has credit for a job with work waiting.
+  void Dispatch(TimePoint now);
+  // Heartbeats out; dead workers and silent clients. Call when NextWakeup() passes.
+  void Tick(TimePoint now);
+  TimePoint NextWakeup(TimePoint now) const;
+
+  // What to send, in order; the caller sends and clears. Client events are
+  // batched per job and moved here by to_clients().
+  std::vector<Outgoing>& to_workers() { return to_workers_; }
+  std::vector<Outgoing>& to_clients();
+
+  size_t worker_count() const { return workers_.size(); }
+  size_t job_count() const { return jobs_.size(); }
+  const SchedulerStats& stats() const { return stats_; }
+
+ private:
+  enum class TaskState : uint8_t { kPending, kRunning, kDone };
+  struct TaskSlot {
+    TaskState state = TaskState::kPending;
+    uint8_t attempts = 0;  // dispatches so far
+    uint8_t holders = 0;   // workers that have it in flight now
+  };
+  struct TaskKey {
+    std::string job;
+    uint32_t index;
+    bool operator==(const TaskKey&) const = default;
+  };
+  struct TaskKeyHash {
+    size_t operator()(const TaskKey& k) const {
+      return std::hash<std::string>()(k.job) * 31 + k.index;
+    }
+  };
+  struct Worker {
+    PeerId peer;
+    pb::Hello hello;
+    Liveness liveness;
+    uint64_t seq = 0;  // join order, for stable tie-breaks
+    bool draining = false;
+    std::unordered_set<TaskKey, TaskKeyHash> inflight;
+    std::unordered_map<std::string, uint32_t> load;  // in-flight tasks per job
+  };
+  struct Job {
+    std::string id;
+    PeerId client;
+    pb::JobSpec spec;
+    uint32_t max_attempts = 0;
+    TimePoint accepted_at;
+    std::vector<TaskSlot> slots;  // by index - 1
+    std::deque<uint32_t> retry;   // requeued tasks, dispatched before fresh ones
+    uint32_t next_fresh = 1;      // tasks from here on were never dispatched
+    uint32_t ok = 0;
+    uint32_t failed = 0;
+    uint32_t capacity = 0;
+    std::vector<PeerId> assigned;  // the workers it may use, when it caps them
+    std::set<std::string> used;    // workers that delivered its results
+    std::map<uint32_t, std::vector<std::string>> lost_on;  // workers that died holding a task
+    pb::Envelope events;  // TaskEvents waiting to go to the client
+  };
+  struct Client {
+    Liveness liveness;
+    std::set<std::string> jobs;
+  };
+
+  void OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint now);
+  void OnResult(Worker* worker, const pb::Result& result, TimePoint now);
+  void OnReturned(Worker& worker, const pb::TaskReturned& returned);
+  void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
+  void OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now);
+
+  Worker* FindWorker(const PeerId& peer);
+  Job* FindJob(const std::string& id);
+  uint32_t Capacity(const Worker& worker, const Job& job) const;
+  uint32_t FreeCredit(const Worker& worker, const Job& job) const;
+  Worker* PickWorker(Job& job);
+  void RefreshAssignment(Job& job);
+  static bool HasPending(Job& job);
+  static uint32_t PopPending(Job& job);
+  void SendTask(Job& job, Worker& worker, uint32_t index);
+  // Removes a task from a worker's books; true if the worker held it.
+  bool Release(Worker& worker, const std::string& job_id, uint32_t index);
+  void Requeue(Job& job, uint32_t index, const std::string& lost_on, TimePoint now);
+  void DeclareDead(const PeerId& peer, TimePoint now);
+  void AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
+                const std::string& worker, const pb::Result* result);
+  void FlushEvents(Job& job);
+  void FinishJob(const std::string& id, const std::string& reason, TimePoint now);
+  void Reply(std::vector<Outgoing>& box, const PeerId& peer, pb::Error::Code code,
+             std::string message);
+
+  SchedulerOptions options_;
+  std::function<std::string()> new_job_id_;
+  std::unordered_map<PeerId, Worker> workers_;
+  std::unordered_map<std::string, Job> jobs_;
+  std::unordered_map<PeerId, Client> clients_;
+  uint64_t next_worker_seq_ = 0;
+  std::vector<Outgoing> to_workers_;
+  std::vector<Outgoing> to_clients_;
+  SchedulerStats stats_;
+};
+
+}  // namespace fanout::coordinator

@@ -1,0 +1,366 @@
+#include "coordinator/scheduler.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+
+namespace fanout::coordinator {
+namespace {
+
+using std::chrono::milliseconds;
+
+class SchedulerTest : public testing::Test {
+ protected:
+  SchedulerTest() : scheduler_(Options(), [this] { return "job-" + std::to_string(++jobs_); }) {}
+
+  static SchedulerOptions Options() {
+    SchedulerOptions o;
+    o.unix_micros = [] { return int64_t{1'000'000}; };
+    return o;
+  }
+
+  void Hello(const PeerId& peer, uint32_t threads = 4, int64_t pid = 100) {
+    pb::Envelope env = NewEnvelope();
+    env.mutable_hello()->set_worker_id(peer);
+    env.mutable_hello()->set_host("host");
+    env.mutable_hello()->set_pid(pid);
+    env.mutable_hello()->set_concurrency(threads);
+    scheduler_.OnWorkerMessage(peer, env, now_);
+  }
+
+  void Heartbeat(const PeerId& peer) {
+    pb::Envelope env = NewEnvelope();
+    env.mutable_heartbeat();
+    scheduler_.OnWorkerMessage(peer, env, now_);
+  }
+
+  pb::JobSpec Spec(pb::Model model, uint32_t count, uint32_t concurrency = 0,
+                   uint32_t max_workers = 0) {
+    pb::JobSpec spec;
+    spec.set_model(model);
+    spec.set_count(count);
+    spec.set_concurrency(concurrency);
+    spec.set_max_workers(max_workers);
+    spec.mutable_math()->set_start(1);
+    spec.mutable_math()->set_iterations(10);
+    return spec;
+  }
+
+  // Submits and returns the job id from the Accepted reply.
+  std::string Submit(const PeerId& client, const pb::JobSpec& spec) {
+    pb::Envelope env = NewEnvelope();
+    *env.mutable_submit()->mutable_spec() = spec;
+    scheduler_.OnClientMessage(client, env, now_);
+    for (const Outgoing& out : Clients()) {
+      if (out.peer == client && out.envelope.has_accepted()) return out.envelope.accepted().job_id();
+    }
+    return "";
+  }
+
+  void Finish(const PeerId& worker, const pb::Task& task, bool ok = true) {
+    pb::Envelope env = NewEnvelope();
+    pb::Result* r = env.mutable_result();
+    r->set_job_id(task.job_id());
+    r->set_index(task.index());
+    r->set_attempt(task.attempt());
+    r->set_ok(ok);
+    r->set_number(task.math().start() + 1000);
+    r->set_worker_id(worker);
+    scheduler_.OnWorkerMessage(worker, env, now_);
+  }
+
+  // Dispatches and returns the tasks sent, by worker.
+  std::map<PeerId, std::vector<pb::Task>> Dispatch() {
+    scheduler_.Dispatch(now_);
+    std::map<PeerId, std::vector<pb::Task>> sent;
+    for (const Outgoing& out : Workers()) {
+      if (out.envelope.has_task()) sent[out.peer].push_back(out.envelope.task());
+    }
+    return sent;
+  }
+
+  // Takes everything queued for workers / clients so far, and remembers it.
+  std::vector<Outgoing> Workers() {
+    std::vector<Outgoing> out = std::move(scheduler_.to_workers());
+    scheduler_.to_workers().clear();
+    return out;
+  }
+  std::vector<Outgoing> Clients() {
+    std::vector<Outgoing> out = std::move(scheduler_.to_clients());
+    scheduler_.to_clients().clear();
+    for (const Outgoing& o : out) client_log_.push_back(o);
+    return out;
+  }
+
+  // DONE events and JobDone seen by `client` so far.
+  std::vector<pb::TaskEvent> DoneEvents(const PeerId& client) {
+    Clients();
+    std::vector<pb::TaskEvent> done;
+    for (const Outgoing& o : client_log_) {
+      if (o.peer != client || !o.envelope.has_events()) continue;
+      for (const auto& e : o.envelope.events().events()) {
+        if (e.type() == pb::TaskEvent::DONE) done.push_back(e);
+      }
+    }
+    return done;
+  }
+  const pb::JobDone* JobDone(const PeerId& client) {
+    Clients();
+    for (const Outgoing& o : client_log_) {
+      if (o.peer == client && o.envelope.has_job_done()) return &o.envelope.job_done();
+    }
+    return nullptr;
+  }
+
+  void Advance(milliseconds d) { now_ += d; }
+
+  TimePoint now_{};
+  int jobs_ = 0;
+  Scheduler scheduler_;
+  std::vector<Outgoing> client_log_;
+};
+
+TEST_F(SchedulerTest, ThreadsCreditIsTheWorkersPoolSize) {
+  Hello("w1", /*threads=*/4);
+  Submit("c1", Spec(pb::THREADS, 10));
+  auto sent = Dispatch();
+  ASSERT_EQ(sent["w1"].size(), 4u);
+  EXPECT_TRUE(Dispatch().empty()) << "no credit left, nothing more may go out";
+
+  Finish("w1", sent["w1"][0]);
+  auto more = Dispatch();
+  ASSERT_EQ(more["w1"].size(), 1u);
+  EXPECT_EQ(more["w1"][0].index(), 5u);
+  EXPECT_EQ(more["w1"][0].concurrency(), 4u);
+}
+
+TEST_F(SchedulerTest, JobConcurrencyOverridesWorkerDefault) {
+  Hello("w1", /*threads=*/4);
+  Submit("c1", Spec(pb::ASYNC, 100, /*concurrency=*/64));
+  EXPECT_EQ(Dispatch()["w1"].size(), 64u);
+}
+
+TEST_F(SchedulerTest, SyncRunsOneTaskPerWorker) {
+  Hello("w1");
+  Hello("w2");
+  Submit("c1", Spec(pb::SYNC, 5));
+  auto sent = Dispatch();
+  EXPECT_EQ(sent["w1"].size(), 1u);
+  EXPECT_EQ(sent["w2"].size(), 1u);
+}
+
+TEST_F(SchedulerTest, MaxWorkersCapsHowManyWorkersAJobUses) {
+  Hello("w1");
+  Hello("w2");
+  Hello("w3");
+  Submit("c1", Spec(pb::SYNC, 9, 0, /*max_workers=*/2));
+  auto sent = Dispatch();
+  EXPECT_EQ(sent.size(), 2u);
+  for (auto& [peer, tasks] : sent) EXPECT_EQ(tasks.size(), 1u) << peer;
+}
+
+TEST_F(SchedulerTest, MaxWorkersPrefersIdleWorkers) {
+  Hello("w1");
+  Hello("w2");
+  Submit("c1", Spec(pb::SYNC, 1, 0, 1));
+  EXPECT_EQ(Dispatch().begin()->first, "w1");
+  Submit("c2", Spec(pb::SYNC, 1, 0, 1));
+  EXPECT_EQ(Dispatch().begin()->first, "w2") << "w1 is busy, w2 idle";
+}
+
+TEST_F(SchedulerTest, SilentWorkerLosesItsTasksToAnother) {
+  Hello("w1", 2);
+  const std::string job = Submit("c1", Spec(pb::THREADS, 2));
+  ASSERT_EQ(Dispatch()["w1"].size(), 2u);
+  Hello("w2", 2);
+
+  // w2 keeps talking, w1 falls silent for 3 heartbeat intervals.
+  for (int i = 0; i < 4; ++i) {
+    Advance(milliseconds(400));
+    Heartbeat("w2");
+    scheduler_.Tick(now_);
+  }
+  EXPECT_EQ(scheduler_.worker_count(), 1u);
+  auto sent = Dispatch();
+  ASSERT_EQ(sent["w2"].size(), 2u);
+  EXPECT_EQ(sent["w2"][0].attempt(), 2u);
+  EXPECT_EQ(sent["w2"][1].attempt(), 2u);
+  EXPECT_EQ(scheduler_.stats().requeued, 2u);
+}
+
+TEST_F(SchedulerTest, WorkerIsNotDeadWithinThreeIntervals) {
+  Hello("w1", 2);
+  Submit("c1", Spec(pb::THREADS, 2));
+  Dispatch();
+  Advance(milliseconds(1500));
+  scheduler_.Tick(now_);
+  EXPECT_EQ(scheduler_.worker_count(), 1u);
+  EXPECT_EQ(scheduler_.stats().requeued, 0u);
+}
+
+TEST_F(SchedulerTest, FirstResultWinsAndLateDuplicateIsDropped) {
+  Hello("w1", 1);
+  Submit("c1", Spec(pb::THREADS, 1));
+  const pb::Task first = Dispatch()["w1"].at(0);
+  Hello("w2", 1);
+  Advance(milliseconds(1600));
+  Heartbeat("w2");
+  scheduler_.Tick(now_);  // w1 presumed dead
+  const pb::Task second = Dispatch()["w2"].at(0);
+  EXPECT_EQ(second.attempt(), 2u);
+
+  Finish("w1", first);   // w1 was only slow: its result is the first, and wins
+  Finish("w2", second);  // the re-run's result comes too late
+  const auto done = DoneEvents("c1");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].worker(), "w1");
+  EXPECT_EQ(scheduler_.stats().duplicates_dropped, 1u);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->ok(), 1u);
+}
+
+TEST_F(SchedulerTest, GivesUpAfterMaxAttemptsNamingTheWorkers) {
+  pb::JobSpec spec = Spec(pb::SYNC, 1);
+  spec.set_max_attempts(2);
+  Submit("c1", spec);
+  for (const char* w : {"w1", "w2"}) {
+    Hello(w);
+    ASSERT_EQ(Dispatch()[w].size(), 1u);
+    Advance(milliseconds(1600));
+    scheduler_.Tick(now_);
+  }
+  const auto done = DoneEvents("c1");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_FALSE(done[0].result().ok());
+  EXPECT_EQ(done[0].result().error(),
+            "gave up after 2 attempts: worker w1, w2 stopped answering");
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->failed(), 1u);
+}
+
+TEST_F(SchedulerTest, HeartbeatsGoOutEveryInterval) {
+  Hello("w1");
+  Workers();
+  Advance(milliseconds(499));
+  scheduler_.Tick(now_);
+  EXPECT_TRUE(Workers().empty());
+  Advance(milliseconds(1));
+  scheduler_.Tick(now_);
+  auto out = Workers();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].envelope.has_heartbeat());
+  EXPECT_EQ(scheduler_.NextWakeup(now_), now_ + milliseconds(500));
+}
+
+TEST_F(SchedulerTest, UnknownWorkerIsAskedToSayHello) {
+  Heartbeat("stranger");
+  auto out = Workers();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].envelope.error().code(), pb::Error::UNKNOWN_PEER);
+}
+
+TEST_F(SchedulerTest, ReconnectedWorkerKeepsItsTasks) {
+  Hello("w1", 2, /*pid=*/7);
+  Submit("c1", Spec(pb::THREADS, 2));
+  const auto tasks = Dispatch()["w1"];
+  // Same worker process, new connection (new routing id).
+  pb::Envelope env = NewEnvelope();
+  env.mutable_hello()->set_worker_id("w1");
+  env.mutable_hello()->set_host("host");
+  env.mutable_hello()->set_pid(7);
+  env.mutable_hello()->set_concurrency(2);
+  scheduler_.OnWorkerMessage("w1-again", env, now_);
+  EXPECT_EQ(scheduler_.worker_count(), 1u);
+  EXPECT_TRUE(Dispatch().empty()) << "its two tasks still use its credit";
+  Finish("w1-again", tasks[0]);
+  Finish("w1-again", tasks[1]);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(scheduler_.stats().requeued, 0u);
+}
+
+TEST_F(SchedulerTest, EachClientHearsOnlyItsOwnJob) {
+  Hello("w1", 8);
+  const std::string a = Submit("ca", Spec(pb::THREADS, 2));
+  const std::string b = Submit("cb", Spec(pb::THREADS, 3));
+  ASSERT_NE(a, b);
+  const auto tasks = Dispatch()["w1"];
+  for (const pb::Task& t : tasks) Finish("w1", t);
+  for (const auto& [client, job, n] :
+       {std::tuple{"ca", a, 2u}, std::tuple{"cb", b, 3u}}) {
+    EXPECT_EQ(DoneEvents(client).size(), n);
+    ASSERT_NE(JobDone(client), nullptr);
+    EXPECT_EQ(JobDone(client)->job_id(), job);
+  }
+  for (const Outgoing& o : client_log_) {
+    if (o.envelope.has_events()) {
+      EXPECT_EQ(o.envelope.events().job_id(), o.peer == "ca" ? a : b);
+    }
+  }
+}
+
+TEST_F(SchedulerTest, BadSpecIsRejectedWithAReason) {
+  pb::Envelope env = NewEnvelope();
+  *env.mutable_submit()->mutable_spec() = Spec(pb::SYNC, 0);
+  scheduler_.OnClientMessage("c1", env, now_);
+  auto out = Clients();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].envelope.rejected().reason(), "count must be between 1 and 10000000 (got 0)");
+  EXPECT_EQ(scheduler_.job_count(), 0u);
+}
+
+TEST_F(SchedulerTest, DrainingWorkerGetsNoNewTasksAndReturnedTasksAreNotAttempts) {
+  Hello("w1", 2);
+  Submit("c1", Spec(pb::THREADS, 3));
+  const auto tasks = Dispatch()["w1"];
+  pb::Envelope drain = NewEnvelope();
+  drain.mutable_drain()->set_reason("SIGTERM");
+  scheduler_.OnWorkerMessage("w1", drain, now_);
+  pb::Envelope ret = NewEnvelope();
+  ret.mutable_returned()->set_job_id(tasks[1].job_id());
+  ret.mutable_returned()->set_index(tasks[1].index());
+  scheduler_.OnWorkerMessage("w1", ret, now_);
+  Finish("w1", tasks[0]);
+  EXPECT_TRUE(Dispatch().empty());
+
+  Hello("w2", 2);
+  auto sent = Dispatch()["w2"];
+  ASSERT_EQ(sent.size(), 2u);
+  EXPECT_EQ(sent[0].index(), tasks[1].index());
+  EXPECT_EQ(sent[0].attempt(), 1u) << "a returned task was never run";
+}
+
+TEST_F(SchedulerTest, CancelEndsTheJobAndLateResultsAreDropped) {
+  Hello("w1", 2);
+  const std::string job = Submit("c1", Spec(pb::THREADS, 10));
+  const auto tasks = Dispatch()["w1"];
+  pb::Envelope cancel = NewEnvelope();
+  cancel.mutable_cancel()->set_job_id(job);
+  scheduler_.OnClientMessage("c1", cancel, now_);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->reason(), "cancelled by the client");
+  Finish("w1", tasks[0]);
+  EXPECT_EQ(scheduler_.stats().duplicates_dropped, 1u);
+  EXPECT_EQ(scheduler_.job_count(), 0u);
+}
+
+TEST_F(SchedulerTest, SilentClientsJobsAreCancelled) {
+  Hello("w1", 1);
+  Submit("c1", Spec(pb::SYNC, 10));
+  for (int i = 0; i < 30; ++i) {
+    Advance(milliseconds(400));
+    Heartbeat("w1");
+    scheduler_.Tick(now_);
+  }
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->reason(), "the client went away");
+}
+
+TEST_F(SchedulerTest, JobWaitsForWorkersThatComeLater) {
+  Submit("c1", Spec(pb::SYNC, 1));
+  EXPECT_TRUE(Dispatch().empty());
+  Hello("late");
+  EXPECT_EQ(Dispatch()["late"].size(), 1u);
+}
+
+}  // namespace
+}  // namespace fanout::coordinator
