@@ -70,17 +70,15 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
                .draining = false,
                .inflight = {},
                .load = {}};
-  // The same process on a new connection keeps running what it had.
+  // The same process on a new connection keeps what it says it still holds;
+  // anything else it had (a result lost with the old connection) runs again.
   for (auto it = workers_.begin(); it != workers_.end(); ++it) {
     const pb::Hello& old = it->second.hello;
     if (old.worker_id() == hello.worker_id() && old.pid() == hello.pid() &&
         old.host() == hello.host()) {
-      fresh.inflight = std::move(it->second.inflight);
-      fresh.load = std::move(it->second.load);
+      Adopt(it->second, fresh, hello, now);
       fresh.seq = it->second.seq;
       workers_.erase(it);
-      spdlog::info("worker {} reconnected with {} tasks in flight", hello.worker_id(),
-                   fresh.inflight.size());
       workers_.emplace(peer, std::move(fresh));
       return;
     }
@@ -88,6 +86,19 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
   spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default)",
                hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency());
   workers_.emplace(peer, std::move(fresh));
+}
+
+void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now) {
+  for (const pb::TaskRef& ref : hello.holding()) {
+    TaskKey key{ref.job_id(), ref.index()};
+    if (old.inflight.erase(key) == 0) continue;
+    fresh.inflight.insert(key);
+    ++fresh.load[key.job];
+  }
+  const size_t lost = old.inflight.size();
+  LetGo(old.inflight, hello.worker_id(), now);
+  spdlog::info("worker {} reconnected holding {} tasks ({} others go back to the queue)",
+               hello.worker_id(), fresh.inflight.size(), lost);
 }
 
 void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now) {
@@ -146,13 +157,18 @@ void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
                worker.hello.worker_id(),
                std::chrono::duration<double>(worker.liveness.Silence(now)).count(),
                worker.inflight.size());
-  for (const TaskKey& key : worker.inflight) {
+  LetGo(worker.inflight, worker.hello.worker_id(), now);
+}
+
+void Scheduler::LetGo(const std::unordered_set<TaskKey, TaskKeyHash>& tasks,
+                      const std::string& worker, TimePoint now) {
+  for (const TaskKey& key : tasks) {
     Job* job = FindJob(key.job);
     if (job == nullptr) continue;
     TaskSlot& slot = job->slots[key.index - 1];
     --slot.holders;
     if (slot.state == TaskState::kRunning && slot.holders == 0) {
-      Requeue(*job, key.index, worker.hello.worker_id(), now);
+      Requeue(*job, key.index, worker, now);
     }
   }
 }

@@ -139,6 +139,11 @@ class Scheduler {
   };
 
   void OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint now);
+  // Moves what a reconnected worker still holds from its old entry to its new one.
+  void Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now);
+  // Gives up a worker's claim on `tasks`; those no one else holds are requeued.
+  void LetGo(const std::unordered_set<TaskKey, TaskKeyHash>& tasks, const std::string& worker,
+             TimePoint now);
   void OnResult(Worker* worker, const pb::Result& result, TimePoint now);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
   void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);

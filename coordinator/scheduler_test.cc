@@ -259,23 +259,31 @@ TEST_F(SchedulerTest, UnknownWorkerIsAskedToSayHello) {
   EXPECT_EQ(out[0].envelope.error().code(), pb::Error::UNKNOWN_PEER);
 }
 
-TEST_F(SchedulerTest, ReconnectedWorkerKeepsItsTasks) {
+TEST_F(SchedulerTest, ReconnectedWorkerKeepsWhatItHoldsAndTheRestRunsAgain) {
   Hello("w1", 2, /*pid=*/7);
   Submit("c1", Spec(pb::THREADS, 2));
   const auto tasks = Dispatch()["w1"];
-  // Same worker process, new connection (new routing id).
+  // Same worker process, new connection (new routing id). It still runs
+  // task 1; the result of task 2 was lost with the old connection.
   pb::Envelope env = NewEnvelope();
   env.mutable_hello()->set_worker_id("w1");
   env.mutable_hello()->set_host("host");
   env.mutable_hello()->set_pid(7);
   env.mutable_hello()->set_concurrency(2);
+  pb::TaskRef* held = env.mutable_hello()->add_holding();
+  held->set_job_id(tasks[0].job_id());
+  held->set_index(tasks[0].index());
   scheduler_.OnWorkerMessage("w1-again", env, now_);
   EXPECT_EQ(scheduler_.worker_count(), 1u);
-  EXPECT_TRUE(Dispatch().empty()) << "its two tasks still use its credit";
+
+  auto again = Dispatch()["w1-again"];
+  ASSERT_EQ(again.size(), 1u) << "task 2 runs again; task 1 still uses a credit";
+  EXPECT_EQ(again[0].index(), tasks[1].index());
+  EXPECT_EQ(again[0].attempt(), 2u);
   Finish("w1-again", tasks[0]);
-  Finish("w1-again", tasks[1]);
+  Finish("w1-again", again[0]);
   ASSERT_NE(JobDone("c1"), nullptr);
-  EXPECT_EQ(scheduler_.stats().requeued, 0u);
+  EXPECT_EQ(JobDone("c1")->ok(), 2u);
 }
 
 TEST_F(SchedulerTest, EachClientHearsOnlyItsOwnJob) {

@@ -1,0 +1,172 @@
+#include "worker/executor.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/clock.h"
+
+namespace fanout::worker {
+
+ResultSink::ResultSink(zmq::context_t& ctx, const std::string& endpoint, std::string worker_id)
+    : socket_(ctx, zmq::socket_type::push), worker_id_(std::move(worker_id)) {
+  socket_.set(zmq::sockopt::linger, 0);
+  socket_.connect(endpoint);
+}
+
+void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_us,
+                      uint32_t lane) {
+  result.set_job_id(task.job_id());
+  result.set_index(task.index());
+  result.set_attempt(task.attempt());
+  result.set_started_us(started_us);
+  result.set_finished_us(UnixMicros());
+  result.set_thread(lane);
+  result.set_worker_id(worker_id_);
+  pb::Envelope env = NewEnvelope();
+  env.mutable_result()->Swap(&result);
+  try {
+    const uint32_t index = task.index();
+    socket_.send(zmq::buffer(task.job_id()), zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(&index, sizeof index), zmq::send_flags::sndmore);
+    socket_.send(Encode(env), zmq::send_flags::none);
+  } catch (const zmq::error_t& e) {
+    // Only at shutdown (context terminated): the coordinator will re-run it.
+    spdlog::debug("task {}/{}: result not handed over: {}", task.job_id(), task.index(), e.what());
+  }
+}
+
+// ---- ThreadPool --------------------------------------------------------------
+
+ThreadPool::ThreadPool(const ExecutorEnv& env, size_t threads, BlockingHandler handler)
+    : env_(env), handler_(std::move(handler)) {
+  threads_.reserve(threads);
+  for (size_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, i] { Run(static_cast<uint32_t>(i)); });
+  }
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  ready_.NotifyAll();
+  for (std::thread& t : threads_) t.join();
+}
+
+void ThreadPool::Submit(pb::Task task) {
+  {
+    MutexLock lock(mu_);
+    queue_.push_back(std::move(task));
+  }
+  ready_.NotifyOne();
+}
+
+void ThreadPool::Run(uint32_t lane) {
+  ResultSink sink(env_.ctx, env_.results_endpoint, env_.worker_id);
+  while (true) {
+    pb::Task task;
+    {
+      MutexLock lock(mu_);
+      while (!stopping_ && queue_.empty()) ready_.Wait(mu_);
+      if (stopping_) return;
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    pb::Result result;
+    const int64_t started = UnixMicros();
+    try {
+      handler_(task, result);
+    } catch (const std::exception& e) {
+      result.set_ok(false);
+      result.set_error(fmt::format("handler failed: {}", e.what()));
+    }
+    sink.Send(task, result, started, lane);
+  }
+}
+
+// ---- AsyncRuntime ------------------------------------------------------------
+
+AsyncRuntime::AsyncRuntime(const ExecutorEnv& env, AsyncHandler handler)
+    : env_(env), handler_(std::move(handler)) {
+  loop_.OnWake([this] { StartQueued(); });
+  thread_ = std::thread([this] { Run(); });
+}
+
+AsyncRuntime::~AsyncRuntime() {
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  loop_.Wake();
+  thread_.join();
+}
+
+void AsyncRuntime::Submit(pb::Task task) {
+  {
+    MutexLock lock(mu_);
+    inbox_.push_back(std::move(task));
+  }
+  loop_.Wake();
+}
+
+void AsyncRuntime::Run() {
+  sink_ = std::make_unique<ResultSink>(env_.ctx, env_.results_endpoint, env_.worker_id);
+  ctx_ = std::make_unique<AsyncContext>(AsyncContext{loop_});
+  while (true) {
+    {
+      MutexLock lock(mu_);
+      if (stopping_) break;
+    }
+    loop_.RunOnce(std::chrono::seconds(1));
+  }
+  // Coroutines still suspended are abandoned with the loop, like tasks queued
+  // in a pool: the coordinator re-runs what a worker did not report.
+  if (running_ > 0) spdlog::debug("async runtime stopping with {} tasks running", running_);
+  ctx_.reset();
+  sink_.reset();
+}
+
+void AsyncRuntime::StartQueued() {
+  std::deque<pb::Task> batch;
+  {
+    MutexLock lock(mu_);
+    batch.swap(inbox_);
+  }
+  for (pb::Task& task : batch) co::Spawn(RunOne(std::move(task)));
+}
+
+co::Task<void> AsyncRuntime::RunOne(pb::Task task) {
+  ++running_;
+  const uint32_t lane = TakeLane(task.job_id());
+  pb::Result result;
+  const int64_t started = UnixMicros();
+  try {
+    co_await handler_(task, result, *ctx_);
+  } catch (const std::exception& e) {
+    result.set_ok(false);
+    result.set_error(fmt::format("handler failed: {}", e.what()));
+  }
+  sink_->Send(task, result, started, lane);
+  FreeLane(task.job_id(), lane);
+  --running_;
+}
+
+uint32_t AsyncRuntime::TakeLane(const std::string& job) {
+  std::vector<bool>& used = lanes_[job];
+  for (size_t i = 0; i < used.size(); ++i) {
+    if (!used[i]) {
+      used[i] = true;
+      return static_cast<uint32_t>(i);
+    }
+  }
+  used.push_back(true);
+  return static_cast<uint32_t>(used.size() - 1);
+}
+
+void AsyncRuntime::FreeLane(const std::string& job, uint32_t lane) {
+  auto it = lanes_.find(job);
+  it->second[lane] = false;
+  if (std::find(it->second.begin(), it->second.end(), true) == it->second.end()) lanes_.erase(it);
+}
+
+}  // namespace fanout::worker

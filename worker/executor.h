@@ -1,0 +1,111 @@
+// Executors: where a worker runs tasks, one per job and model.
+//
+//  - ThreadPool runs a blocking handler on N threads (the `threads` model;
+//    `sync` is a pool of one).
+//  - AsyncRuntime runs coroutine handlers on one event-loop thread (the
+//    `async` model), shared by all async jobs of the worker.
+//
+// Submit() is called from the worker's I/O thread only. Each executor thread
+// owns a ResultSink, a PUSH socket to the I/O thread's inproc endpoint, and
+// sends every result there as [job_id][index][envelope], so the I/O thread
+// can forward the envelope frame without decoding it.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/codec.h"
+#include "common/mutex.h"
+#include "worker/coro.h"
+#include "worker/event_loop.h"
+#include "worker/handlers.h"
+
+namespace fanout::worker {
+
+using BlockingHandler = std::function<void(const pb::Task&, pb::Result&)>;
+using AsyncHandler = std::function<co::Task<void>(const pb::Task&, pb::Result&, AsyncContext&)>;
+
+// One executor thread's way back to the I/O thread. Not thread-safe.
+class ResultSink {
+ public:
+  ResultSink(zmq::context_t& ctx, const std::string& endpoint, std::string worker_id);
+  // Stamps the ids, times and lane, then sends. Blocks if the I/O thread is
+  // far behind (the inproc queue is full): back-pressure, never a drop.
+  void Send(const pb::Task& task, pb::Result& result, int64_t started_us, uint32_t lane);
+
+ private:
+  zmq::socket_t socket_;
+  std::string worker_id_;
+};
+
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  virtual void Submit(pb::Task task) = 0;
+};
+
+struct ExecutorEnv {
+  zmq::context_t& ctx;
+  std::string results_endpoint;
+  std::string worker_id;
+};
+
+class ThreadPool final : public Executor {
+ public:
+  ThreadPool(const ExecutorEnv& env, size_t threads, BlockingHandler handler);
+  // Lets running tasks finish; queued ones are dropped (the coordinator
+  // re-runs whatever a worker did not report).
+  ~ThreadPool() override;
+
+  void Submit(pb::Task task) override;
+  size_t threads() const { return threads_.size(); }
+
+ private:
+  void Run(uint32_t lane);
+
+  ExecutorEnv env_;
+  BlockingHandler handler_;
+  Mutex mu_;
+  CondVar ready_;
+  std::deque<pb::Task> queue_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::vector<std::thread> threads_;
+};
+
+class AsyncRuntime final : public Executor {
+ public:
+  AsyncRuntime(const ExecutorEnv& env, AsyncHandler handler);
+  ~AsyncRuntime() override;
+
+  void Submit(pb::Task task) override;
+
+ private:
+  void Run();
+  void StartQueued();  // loop thread
+  co::Task<void> RunOne(pb::Task task);
+  uint32_t TakeLane(const std::string& job);
+  void FreeLane(const std::string& job, uint32_t lane);
+
+  ExecutorEnv env_;
+  AsyncHandler handler_;
+  EventLoop loop_;
+  Mutex mu_;
+  std::deque<pb::Task> inbox_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+  // Loop-thread state.
+  std::unique_ptr<ResultSink> sink_;
+  std::unique_ptr<AsyncContext> ctx_;
+  std::unordered_map<std::string, std::vector<bool>> lanes_;  // coroutine slots per job
+  size_t running_ = 0;
+  std::thread thread_;
+};
+
+}  // namespace fanout::worker

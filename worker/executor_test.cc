@@ -1,0 +1,186 @@
+#include "worker/executor.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <set>
+#include <thread>
+
+#include <zmq_addon.hpp>
+
+#include "common/transport.h"
+
+namespace fanout::worker {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// Collects results the way the worker's I/O thread does.
+class ResultCollector {
+ public:
+  ResultCollector() : pull_(ctx_, zmq::socket_type::pull) {
+    pull_.set(zmq::sockopt::linger, 0);
+    pull_.bind(endpoint_);
+  }
+  ExecutorEnv env() { return ExecutorEnv{ctx_, endpoint_, "test-worker"}; }
+
+  std::vector<pb::Result> Take(size_t n, Duration timeout = seconds(20)) {
+    std::vector<pb::Result> out;
+    pull_.set(zmq::sockopt::rcvtimeo, static_cast<int>(ToMillis(timeout)));
+    while (out.size() < n) {
+      std::vector<zmq::message_t> frames;
+      if (!zmq::recv_multipart(pull_, std::back_inserter(frames))) break;
+      EXPECT_EQ(frames.size(), 3u);
+      uint32_t index;
+      std::memcpy(&index, frames[1].data(), sizeof index);
+      Result<pb::Envelope> env = Decode(frames[2]);
+      EXPECT_TRUE(env.ok());
+      EXPECT_EQ(env->result().job_id(), frames[0].to_string());
+      EXPECT_EQ(env->result().index(), index);
+      out.push_back(env->result());
+    }
+    return out;
+  }
+
+ private:
+  zmq::context_t ctx_;
+  std::string endpoint_ = "inproc://executor-test";
+  zmq::socket_t pull_;
+};
+
+pb::Task MakeTask(uint32_t index) {
+  pb::Task task;
+  task.set_job_id("job");
+  task.set_index(index);
+  task.set_attempt(1);
+  task.mutable_math()->set_start(index);
+  task.mutable_math()->set_iterations(1000);
+  return task;
+}
+
+// Counts how many handlers run at once.
+struct Overlap {
+  std::atomic<int> now{0};
+  std::atomic<int> max{0};
+  void Enter() {
+    const int n = ++now;
+    int seen = max.load();
+    while (n > seen && !max.compare_exchange_weak(seen, n)) {
+    }
+  }
+  void Leave() { --now; }
+};
+
+TEST(ThreadPoolTest, RunsTasksInParallelOnDistinctLanes) {
+  ResultCollector results;
+  Overlap overlap;
+  std::atomic<int> arrived{0};
+  {
+    // Each handler waits until all four are running: only a real pool of four
+    // threads can finish.
+    ThreadPool pool(results.env(), 4, [&](const pb::Task& task, pb::Result& r) {
+      overlap.Enter();
+      ++arrived;
+      const TimePoint give_up = Now() + seconds(10);
+      while (arrived < 4 && Now() < give_up) std::this_thread::yield();
+      overlap.Leave();
+      r.set_ok(true);
+      r.set_number(task.math().start());
+    });
+    for (uint32_t i = 1; i <= 4; ++i) pool.Submit(MakeTask(i));
+    auto got = results.Take(4);
+    ASSERT_EQ(got.size(), 4u);
+    std::set<uint32_t> lanes, indexes;
+    for (const auto& r : got) {
+      EXPECT_TRUE(r.ok());
+      EXPECT_EQ(r.worker_id(), "test-worker");
+      EXPECT_LE(r.started_us(), r.finished_us());
+      lanes.insert(r.thread());
+      indexes.insert(r.index());
+    }
+    EXPECT_EQ(lanes.size(), 4u);
+    EXPECT_EQ(indexes, (std::set<uint32_t>{1, 2, 3, 4}));
+  }
+  EXPECT_EQ(overlap.max, 4);
+}
+
+TEST(ThreadPoolTest, PoolOfOneRunsOneTaskAtATime) {
+  ResultCollector results;
+  Overlap overlap;
+  ThreadPool pool(results.env(), 1, [&](const pb::Task&, pb::Result& r) {
+    overlap.Enter();
+    std::this_thread::sleep_for(milliseconds(2));
+    overlap.Leave();
+    r.set_ok(true);
+  });
+  for (uint32_t i = 1; i <= 10; ++i) pool.Submit(MakeTask(i));
+  ASSERT_EQ(results.Take(10).size(), 10u);
+  EXPECT_EQ(overlap.max, 1);
+}
+
+TEST(ThreadPoolTest, HandlerExceptionIsAFailedResultNotACrash) {
+  ResultCollector results;
+  ThreadPool pool(results.env(), 2,
+                  [](const pb::Task&, pb::Result&) { throw std::runtime_error("bad page"); });
+  pool.Submit(MakeTask(1));
+  auto got = results.Take(1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_FALSE(got[0].ok());
+  EXPECT_EQ(got[0].error(), "handler failed: bad page");
+}
+
+TEST(ThreadPoolTest, RealMathHandlerComputesValues) {
+  ResultCollector results;
+  ThreadPool pool(results.env(), 2, RunBlocking);
+  for (uint32_t i = 1; i <= 3; ++i) pool.Submit(MakeTask(i));
+  for (const auto& r : results.Take(3)) EXPECT_EQ(r.number(), r.index() + 1000.0);
+}
+
+TEST(AsyncRuntimeTest, CoroutinesOverlapTheirWaitsOnOneThread) {
+  ResultCollector results;
+  Overlap overlap;
+  std::mutex mu;
+  std::set<std::thread::id> threads;
+  AsyncRuntime runtime(results.env(),
+                       [&](const pb::Task& task, pb::Result& r, AsyncContext& ctx) -> co::Task<void> {
+                         {
+                           std::lock_guard lock(mu);
+                           threads.insert(std::this_thread::get_id());
+                         }
+                         overlap.Enter();
+                         co_await ctx.loop.Sleep(milliseconds(200));
+                         overlap.Leave();
+                         r.set_ok(true);
+                         r.set_number(task.index());
+                       });
+  for (uint32_t i = 1; i <= 20; ++i) runtime.Submit(MakeTask(i));
+  auto got = results.Take(20);
+  ASSERT_EQ(got.size(), 20u);
+  EXPECT_EQ(threads.size(), 1u) << "all coroutines on the loop thread";
+  EXPECT_EQ(overlap.max, 20) << "every wait overlapped";
+  std::set<uint32_t> lanes;
+  for (const auto& r : got) lanes.insert(r.thread());
+  EXPECT_EQ(lanes.size(), 20u) << "each in-flight coroutine has its own lane";
+}
+
+TEST(AsyncRuntimeTest, CpuWorkGetsNoParallelism) {
+  ResultCollector results;
+  Overlap overlap;
+  AsyncRuntime runtime(results.env(),
+                       [&](const pb::Task& task, pb::Result& r, AsyncContext&) -> co::Task<void> {
+                         overlap.Enter();
+                         RunBlocking(task, r);  // no await: holds the loop
+                         overlap.Leave();
+                         co_return;
+                       });
+  for (uint32_t i = 1; i <= 8; ++i) runtime.Submit(MakeTask(i));
+  auto got = results.Take(8);
+  ASSERT_EQ(got.size(), 8u);
+  for (const auto& r : got) EXPECT_EQ(r.number(), r.index() + 1000.0);
+  EXPECT_EQ(overlap.max, 1);
+}
+
+}  // namespace
+}  // namespace fanout::worker

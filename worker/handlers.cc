@@ -1,0 +1,28 @@
+#include "worker/handlers.h"
+
+#include <fmt/format.h>
+
+#include "worker/math.h"
+
+namespace fanout::worker {
+
+void RunBlocking(const pb::Task& task, pb::Result& result) {
+  switch (task.payload_case()) {
+    case pb::Task::kMath:
+      result.set_number(DoMath(task.math().start(), task.math().iterations()));
+      result.set_ok(true);
+      return;
+    case pb::Task::PAYLOAD_NOT_SET:
+      break;
+  }
+  result.set_ok(false);
+  result.set_error("task has no payload this worker knows (is the coordinator newer?)");
+}
+
+co::Task<void> RunAsync(const pb::Task& task, pb::Result& result, AsyncContext& /*ctx*/) {
+  // Math never waits: it holds the loop for its whole run, as in asyncio.
+  RunBlocking(task, result);
+  co_return;
+}
+
+}  // namespace fanout::worker

@@ -1,0 +1,323 @@
+#include "worker/worker.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <unordered_map>
+
+#include "common/backoff.h"
+#include "common/liveness.h"
+#include "common/log.h"
+#include "common/transport.h"
+#include "common/version.h"
+#include "worker/executor.h"
+
+namespace fanout::worker {
+namespace {
+
+constexpr int kBatch = 512;
+
+// A job's executor and what it is running.
+struct JobRun {
+  std::unique_ptr<Executor> pool;  // null for async jobs (they share the runtime)
+  uint32_t inflight = 0;
+  TimePoint idle_since;
+};
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& options, int signal_fd);
+  int Run();
+
+ private:
+  void Connect(TimePoint now);
+  void Disconnect(TimePoint now);
+  void OnCoordinator(const pb::Envelope& env, TimePoint now);
+  void OnTask(pb::Task task, TimePoint now);
+  void ForwardResults(TimePoint now);
+  void FlushUnsent();
+  void Tick(TimePoint now);
+  void OnSignal(TimePoint now);
+  Executor& ExecutorFor(const pb::Task& task);
+  bool Drained() const { return draining_ && running_ == 0 && unsent_.empty(); }
+  void SendEnvelope(const pb::Envelope& env);
+
+  WorkerOptions options_;
+  int signal_fd_;
+  std::string id_;
+  zmq::context_t ctx_{1};
+  zmq::socket_t results_;
+  std::string results_endpoint_;
+  std::optional<zmq::socket_t> dealer_;
+  Liveness coordinator_;
+  Backoff backoff_;
+  TimePoint reconnect_at_{};
+  bool draining_ = false;
+  int signals_ = 0;
+
+  std::unordered_map<std::string, JobRun> jobs_;
+  std::unique_ptr<AsyncRuntime> async_;
+  std::set<std::pair<std::string, uint32_t>> held_;  // running, or result not yet sent
+  std::deque<std::pair<std::pair<std::string, uint32_t>, zmq::message_t>> unsent_;
+  size_t running_ = 0;
+};
+
+Worker::Worker(const WorkerOptions& options, int signal_fd)
+    : options_(options),
+      signal_fd_(signal_fd),
+      id_(options.id.empty() ? fmt::format("{}-{}", HostName(), getpid()) : options.id),
+      results_(ctx_, zmq::socket_type::pull),
+      coordinator_(options.heartbeat_interval, options.liveness, Now()),
+      backoff_(options.reconnect_initial, options.reconnect_max, std::random_device()()) {
+  if (options_.threads == 0) options_.threads = Cores() + 4;
+  // A per-process name keeps endpoints apart when tests run workers in one process.
+  results_endpoint_ = fmt::format("inproc://results-{}", static_cast<const void*>(this));
+  results_.set(zmq::sockopt::linger, 0);
+  results_.bind(results_endpoint_);
+}
+
+void Worker::Connect(TimePoint now) {
+  dealer_.emplace(MakeSocket(ctx_, zmq::socket_type::dealer));
+  // Results and the Hello queue up while the TCP connection forms.
+  if (Status s = fanout::Connect(*dealer_, options_.coordinator); !s) {
+    spdlog::error("{}", s.error().message);
+  }
+  pb::Envelope env = NewEnvelope();
+  pb::Hello* hello = env.mutable_hello();
+  hello->set_worker_id(id_);
+  hello->set_host(HostName());
+  hello->set_pid(getpid());
+  hello->set_concurrency(options_.threads);
+  hello->set_cores(Cores());
+  hello->set_version(std::string(kVersion));
+  for (const auto& [job, index] : held_) {
+    pb::TaskRef* ref = hello->add_holding();
+    ref->set_job_id(job);
+    ref->set_index(index);
+  }
+  SendEnvelope(env);
+  if (draining_) {
+    pb::Envelope drain = NewEnvelope();
+    drain.mutable_drain()->set_reason("draining");
+    SendEnvelope(drain);
+  }
+  coordinator_ = Liveness(options_.heartbeat_interval, options_.liveness, now);
+  FlushUnsent();
+}
+
+void Worker::Disconnect(TimePoint now) {
+  dealer_.reset();
+  const Duration wait = backoff_.Next();
+  reconnect_at_ = now + wait;
+  spdlog::warn("coordinator at {} silent for {:.1f} s; reconnecting in {:.0f} ms",
+               options_.coordinator,
+               std::chrono::duration<double>(coordinator_.Silence(now)).count(), ToMillis(wait));
+}
+
+void Worker::SendEnvelope(const pb::Envelope& env) {
+  if (dealer_ && !Send(*dealer_, env)) {
+    spdlog::debug("'{}' not queued to the coordinator", BodyName(env));
+  }
+}
+
+void Worker::OnCoordinator(const pb::Envelope& env, TimePoint now) {
+  coordinator_.Heard(now);
+  backoff_.Reset();
+  switch (env.body_case()) {
+    case pb::Envelope::kTask:
+      OnTask(env.task(), now);
+      return;
+    case pb::Envelope::kHeartbeat:
+      return;
+    case pb::Envelope::kError:
+      if (env.error().code() == pb::Error::UNKNOWN_PEER) {
+        spdlog::info("coordinator does not know this worker (restarted?): saying Hello again");
+        Connect(now);
+      } else {
+        spdlog::warn("coordinator says: {}", env.error().message());
+      }
+      return;
+    default:
+      spdlog::warn("unexpected '{}' from the coordinator, ignored", BodyName(env));
+  }
+}
+
+Executor& Worker::ExecutorFor(const pb::Task& task) {
+  JobRun& run = jobs_[task.job_id()];
+  if (task.model() == pb::ASYNC) {
+    if (!async_) {
+      async_ = std::make_unique<AsyncRuntime>(ExecutorEnv{ctx_, results_endpoint_, id_}, RunAsync);
+    }
+    return *async_;
+  }
+  if (!run.pool) {
+    const size_t threads = task.model() == pb::SYNC ? 1 : std::max<uint32_t>(1, task.concurrency());
+    run.pool = std::make_unique<ThreadPool>(ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
+                                            RunBlocking);
+    spdlog::debug("job {}: {} executor with {} threads", task.job_id(), ModelName(task.model()),
+                  threads);
+  }
+  return *run.pool;
+}
+
+void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
+  if (draining_) {
+    pb::Envelope env = NewEnvelope();
+    pb::TaskReturned* back = env.mutable_returned();
+    back->set_job_id(task.job_id());
+    back->set_index(task.index());
+    back->set_attempt(task.attempt());
+    back->set_reason("worker is draining");
+    SendEnvelope(env);
+    return;
+  }
+  if (task.model() != pb::SYNC && task.model() != pb::THREADS && task.model() != pb::ASYNC) {
+    spdlog::warn("task {}/{}: unknown model {}", task.job_id(), task.index(),
+                 static_cast<int>(task.model()));
+    pb::Envelope env = NewEnvelope();
+    pb::Result* result = env.mutable_result();
+    result->set_job_id(task.job_id());
+    result->set_index(task.index());
+    result->set_attempt(task.attempt());
+    result->set_worker_id(id_);
+    result->set_error(fmt::format("unknown model {}", static_cast<int>(task.model())));
+    SendEnvelope(env);
+    return;
+  }
+  spdlog::debug("task {}/{}: attempt {} under {}", task.job_id(), task.index(), task.attempt(),
+                ModelName(task.model()));
+  Executor& executor = ExecutorFor(task);
+  ++jobs_[task.job_id()].inflight;
+  ++running_;
+  held_.emplace(task.job_id(), task.index());
+  executor.Submit(std::move(task));
+}
+
+void Worker::ForwardResults(TimePoint now) {
+  Message msg;
+  for (int i = 0; i < kBatch && RecvMessage(results_, msg); ++i) {
+    // Our own executor threads send [job][index][envelope].
+    if (msg.size() != 3 || msg.frames[1].size() != sizeof(uint32_t)) continue;
+    std::pair<std::string, uint32_t> key{PeerName(msg.frames[0]), 0};
+    std::memcpy(&key.second, msg.frames[1].data(), sizeof key.second);
+    auto run = jobs_.find(key.first);
+    if (run != jobs_.end() && --run->second.inflight == 0) run->second.idle_since = now;
+    --running_;
+    if (dealer_ && SendFrame(*dealer_, msg.frames[2])) {
+      held_.erase(key);
+    } else {
+      unsent_.emplace_back(std::move(key), std::move(msg.frames[2]));
+    }
+  }
+}
+
+void Worker::FlushUnsent() {
+  while (dealer_ && !unsent_.empty()) {
+    auto& [key, frame] = unsent_.front();
+    if (!SendFrame(*dealer_, frame)) return;
+    held_.erase(key);
+    unsent_.pop_front();
+  }
+}
+
+void Worker::Tick(TimePoint now) {
+  if (!dealer_) {
+    if (now >= reconnect_at_) {
+      spdlog::info("connecting to the coordinator at {}", options_.coordinator);
+      Connect(now);
+    }
+  } else if (coordinator_.Expired(now)) {
+    Disconnect(now);
+  } else if (coordinator_.HeartbeatDue(now)) {
+    pb::Envelope env = NewEnvelope();
+    env.mutable_heartbeat();
+    SendEnvelope(env);
+    coordinator_.Sent(now);
+  }
+  std::erase_if(jobs_, [&](const auto& entry) {
+    const JobRun& run = entry.second;
+    return run.inflight == 0 && now - run.idle_since > options_.executor_idle;
+  });
+}
+
+void Worker::OnSignal(TimePoint now) {
+  if (++signals_ > 1) return;
+  draining_ = true;
+  spdlog::info("draining: {} tasks running, no new ones will be taken", running_);
+  pb::Envelope env = NewEnvelope();
+  env.mutable_drain()->set_reason("signal");
+  SendEnvelope(env);
+  Tick(now);
+}
+
+int Worker::Run() {
+  spdlog::info("worker {} starting: coordinator {}, {} threads by default", id_,
+               options_.coordinator, options_.threads);
+  Connect(Now());
+  while (true) {
+    std::vector<zmq::pollitem_t> items = {
+        {results_.handle(), 0, ZMQ_POLLIN, 0},
+        {nullptr, signal_fd_, ZMQ_POLLIN, 0},
+    };
+    if (dealer_) items.push_back({dealer_->handle(), 0, ZMQ_POLLIN, 0});
+    TimePoint now = Now();
+    TimePoint next = dealer_ ? coordinator_.NextDeadline() : reconnect_at_;
+    const auto wait = std::clamp(std::chrono::ceil<milliseconds>(next - now), milliseconds(0),
+                                 std::chrono::duration_cast<milliseconds>(options_.executor_idle));
+    zmq::poll(items, wait);
+    now = Now();
+    if (items[1].revents & ZMQ_POLLIN) {
+      signalfd_siginfo info;
+      while (read(signal_fd_, &info, sizeof info) == sizeof info) {
+        OnSignal(now);
+      }
+      if (signals_ > 1) {
+        spdlog::warn("second signal: stopping now with {} tasks unfinished", running_);
+        return 1;
+      }
+    }
+    if (dealer_ && (items.size() > 2 && items[2].revents & ZMQ_POLLIN)) {
+      Message msg;
+      for (int i = 0; i < kBatch && dealer_ && RecvMessage(*dealer_, msg); ++i) {
+        if (msg.size() != 1) {
+          spdlog::warn("dropped a {}-frame message from the coordinator", msg.size());
+          continue;
+        }
+        Result<pb::Envelope> env = Decode(msg.frames[0]);
+        if (!env) {
+          spdlog::warn("dropped a frame from the coordinator: {}", env.error().message);
+          continue;
+        }
+        OnCoordinator(*env, now);
+      }
+    }
+    ForwardResults(now);
+    Tick(now);
+    if (Drained()) {
+      spdlog::info("drained: every task finished and reported; exiting");
+      if (dealer_) dealer_->set(zmq::sockopt::linger, 2000);  // let the last results out
+      return 0;
+    }
+    if (draining_ && running_ == 0 && !dealer_) {
+      spdlog::warn("drained, but {} results could not be sent: the coordinator will re-run them",
+                   unsent_.size());
+      return 0;
+    }
+  }
+}
+
+}  // namespace
+
+int RunWorker(const WorkerOptions& options, int signal_fd) {
+  Worker worker(options, signal_fd);
+  return worker.Run();
+}
+
+}  // namespace fanout::worker

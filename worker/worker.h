@@ -1,0 +1,34 @@
+// The worker process: a DEALER to the coordinator, owned by one I/O thread,
+// and the executors that run tasks.
+//
+// The I/O thread says Hello on every (re)connection, heartbeats, hands each
+// task to its job's executor and forwards the results that executor threads
+// push to it over inproc. It never runs a task itself, so heartbeats keep
+// flowing during long CPU work. When the coordinator falls silent it drops
+// the connection and reconnects with back-off (Paranoid Pirate), keeping
+// results that could not be sent. SIGTERM or SIGINT drains: no new tasks,
+// running ones finish and are reported, then exit 0.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/clock.h"
+
+namespace fanout::worker {
+
+struct WorkerOptions {
+  std::string coordinator = "tcp://127.0.0.1:5555";
+  std::string id;            // empty: "<host>-<pid>"
+  uint32_t threads = 0;      // default pool size; 0: cores + 4
+  Duration heartbeat_interval = milliseconds(500);
+  int liveness = 3;          // silent intervals before the coordinator is presumed dead
+  Duration reconnect_initial = milliseconds(250);
+  Duration reconnect_max = milliseconds(8000);
+  Duration executor_idle = milliseconds(5000);  // a job's idle pool is freed after this
+};
+
+// Runs until drained after SIGINT/SIGTERM on `signal_fd`. Returns the exit code.
+int RunWorker(const WorkerOptions& options, int signal_fd);
+
+}  // namespace fanout::worker
