@@ -13,8 +13,8 @@ namespace fanout {
 using SteadyClock = std::chrono::steady_clock;
 using TimePoint = SteadyClock::time_point;
 using Duration = SteadyClock::duration;
-using std::chrono::milliseconds;
 using std::chrono::microseconds;
+using std::chrono::milliseconds;
 
 inline TimePoint Now() { return SteadyClock::now(); }
 
@@ -26,8 +26,6 @@ inline int64_t UnixMicros() {
       .count();
 }
 
-inline double ToMillis(Duration d) {
-  return std::chrono::duration<double, std::milli>(d).count();
-}
+inline double ToMillis(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
 
 }  // namespace fanout

@@ -39,30 +39,52 @@ Result<pb::Envelope> Decode(const void* data, size_t size) {
 
 std::string_view BodyName(const pb::Envelope& env) {
   switch (env.body_case()) {
-    case pb::Envelope::kHello: return "hello";
-    case pb::Envelope::kHeartbeat: return "heartbeat";
-    case pb::Envelope::kResult: return "result";
-    case pb::Envelope::kTask: return "task";
-    case pb::Envelope::kDrain: return "drain";
-    case pb::Envelope::kReturned: return "returned";
-    case pb::Envelope::kSubmit: return "submit";
-    case pb::Envelope::kAccepted: return "accepted";
-    case pb::Envelope::kRejected: return "rejected";
-    case pb::Envelope::kEvents: return "events";
-    case pb::Envelope::kJobDone: return "job_done";
-    case pb::Envelope::kCancel: return "cancel";
-    case pb::Envelope::kError: return "error";
-    case pb::Envelope::BODY_NOT_SET: break;
+    case pb::Envelope::kHello:
+      return "hello";
+    case pb::Envelope::kHeartbeat:
+      return "heartbeat";
+    case pb::Envelope::kResult:
+      return "result";
+    case pb::Envelope::kTask:
+      return "task";
+    case pb::Envelope::kDrain:
+      return "drain";
+    case pb::Envelope::kReturned:
+      return "returned";
+    case pb::Envelope::kSubmit:
+      return "submit";
+    case pb::Envelope::kAccepted:
+      return "accepted";
+    case pb::Envelope::kRejected:
+      return "rejected";
+    case pb::Envelope::kEvents:
+      return "events";
+    case pb::Envelope::kJobDone:
+      return "job_done";
+    case pb::Envelope::kCancel:
+      return "cancel";
+    case pb::Envelope::kStatus:
+      return "status";
+    case pb::Envelope::kStatusReply:
+      return "status_reply";
+    case pb::Envelope::kError:
+      return "error";
+    case pb::Envelope::BODY_NOT_SET:
+      break;
   }
   return "empty";
 }
 
 std::string_view ModelName(pb::Model model) {
   switch (model) {
-    case pb::SYNC: return "sync";
-    case pb::THREADS: return "threads";
-    case pb::ASYNC: return "async";
-    default: return "unspecified";
+    case pb::SYNC:
+      return "sync";
+    case pb::THREADS:
+      return "threads";
+    case pb::ASYNC:
+      return "async";
+    default:
+      return "unspecified";
   }
 }
 
@@ -75,8 +97,10 @@ Result<pb::Model> ParseModel(std::string_view name) {
 
 std::string_view KindName(const pb::JobSpec& spec) {
   switch (spec.kind_case()) {
-    case pb::JobSpec::kMath: return "math";
-    case pb::JobSpec::KIND_NOT_SET: break;
+    case pb::JobSpec::kMath:
+      return "math";
+    case pb::JobSpec::KIND_NOT_SET:
+      break;
   }
   return "unknown";
 }

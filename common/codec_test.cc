@@ -46,7 +46,7 @@ TEST(CodecTest, ResultKeepsExactDoubleAndText) {
 }
 
 TEST(CodecTest, EveryBodyRoundTrips) {
-  std::vector<pb::Envelope> all(13, NewEnvelope());
+  std::vector<pb::Envelope> all(15, NewEnvelope());
   all[0].mutable_hello()->set_worker_id("w1");
   all[1].mutable_heartbeat();
   all[2].mutable_result()->set_index(1);
@@ -60,6 +60,8 @@ TEST(CodecTest, EveryBodyRoundTrips) {
   all[10].mutable_job_done()->set_ok(20);
   all[11].mutable_cancel()->set_job_id("j");
   all[12].mutable_error()->set_code(pb::Error::UNKNOWN_PEER);
+  all[13].mutable_status();
+  all[14].mutable_status_reply()->add_workers()->set_worker_id("w1");
   for (const auto& env : all) {
     pb::Envelope back = RoundTrip(env);
     EXPECT_EQ(back.body_case(), env.body_case()) << BodyName(env);

@@ -16,8 +16,8 @@ namespace fanout {
 namespace {
 
 // Only async-signal-safe calls between fork and exec.
-[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* out,
-                            const char* err, int report_fd) {
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* out, const char* err,
+                            int report_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sigset_t none;
   sigemptyset(&none);
@@ -38,8 +38,7 @@ namespace {
 
 }  // namespace
 
-Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
-                                     const Options& options) {
+Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv, const Options& options) {
   if (argv.empty()) return InvalidArgument("no program to run");
   std::vector<char*> args;
   for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));

@@ -28,8 +28,8 @@ class Subprocess {
  public:
   struct Options {
     std::vector<std::string> env;  // extra "NAME=value" entries
-    std::string stdout_path;        // empty: inherit
-    std::string stderr_path;        // empty: inherit
+    std::string stdout_path;       // empty: inherit
+    std::string stderr_path;       // empty: inherit
   };
 
   static Result<Subprocess> Spawn(const std::vector<std::string>& argv, const Options& options);

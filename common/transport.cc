@@ -2,7 +2,38 @@
 
 #include <fmt/format.h>
 
+#if defined(__SANITIZE_THREAD__)
+#define FANOUT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FANOUT_TSAN 1
+#endif
+#endif
+
+#ifdef FANOUT_TSAN
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+#endif
+
 namespace fanout {
+
+namespace {
+#ifdef FANOUT_TSAN
+char zmq_handoff;  // the synchronisation object libzmq stands for
+#endif
+}  // namespace
+
+void MarkSent() {
+#ifdef FANOUT_TSAN
+  __tsan_release(&zmq_handoff);
+#endif
+}
+
+void MarkReceived() {
+#ifdef FANOUT_TSAN
+  __tsan_acquire(&zmq_handoff);
+#endif
+}
 
 zmq::socket_t MakeSocket(zmq::context_t& ctx, zmq::socket_type type) {
   zmq::socket_t socket(ctx, type);
@@ -34,6 +65,7 @@ Status Connect(zmq::socket_t& socket, const std::string& endpoint) {
 }
 
 bool SendFrame(zmq::socket_t& socket, zmq::message_t& frame) {
+  MarkSent();
   try {
     return socket.send(frame, zmq::send_flags::dontwait).has_value();
   } catch (const zmq::error_t&) {
@@ -47,6 +79,7 @@ bool Send(zmq::socket_t& socket, const pb::Envelope& env) {
 }
 
 bool SendTo(zmq::socket_t& router, std::string_view peer, const pb::Envelope& env) {
+  MarkSent();
   try {
     zmq::message_t id(peer.data(), peer.size());
     if (!router.send(id, zmq::send_flags::dontwait | zmq::send_flags::sndmore)) return false;
@@ -72,9 +105,21 @@ bool RecvMessage(zmq::socket_t& socket, Message& out) {
       more = next.more();
       out.frames.push_back(std::move(next));
     }
+    MarkReceived();
     return true;
   } catch (const zmq::error_t&) {
     return !out.frames.empty();
+  }
+}
+
+bool SendParts(zmq::socket_t& socket, std::initializer_list<zmq::const_buffer> frames,
+               zmq::message_t& last) {
+  MarkSent();
+  try {
+    for (const zmq::const_buffer& f : frames) socket.send(f, zmq::send_flags::sndmore);
+    return socket.send(last, zmq::send_flags::none).has_value();
+  } catch (const zmq::error_t&) {
+    return false;  // the context is shutting down
   }
 }
 

@@ -6,6 +6,7 @@
 // peer are ordinary results. Every socket belongs to one thread.
 #pragma once
 
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -46,6 +47,20 @@ bool RecvMessage(zmq::socket_t& socket, Message& out);
 const zmq::message_t* RouterPayload(const Message& msg);
 
 std::string PeerName(const zmq::message_t& identity);
+
+// Sends a message of several frames (all but the last with sndmore),
+// blocking while the queue is full. For inproc hand-offs between our own
+// threads, where waiting is the right back-pressure.
+bool SendParts(zmq::socket_t& socket, std::initializer_list<zmq::const_buffer> frames,
+               zmq::message_t& last);
+
+// ThreadSanitizer cannot see inside libzmq (Debian's is not instrumented),
+// so it does not know that a message is fully written before another thread
+// receives it, and reports every hand-off as a race. Every send and receive
+// in fanout goes through these two marks, which tell it what libzmq
+// guarantees. They compile to nothing in other builds.
+void MarkSent();
+void MarkReceived();
 
 // Makes a ZeroMQ routing id printable for logs: hex for binary ids.
 std::string PrintablePeer(std::string_view peer);

@@ -32,8 +32,10 @@ Status ValidateSpec(const pb::JobSpec& spec) {
                            spec.max_attempts());
   }
   switch (spec.kind_case()) {
-    case pb::JobSpec::kMath: return ValidateMath(spec.math());
-    case pb::JobSpec::KIND_NOT_SET: break;
+    case pb::JobSpec::kMath:
+      return ValidateMath(spec.math());
+    case pb::JobSpec::KIND_NOT_SET:
+      break;
   }
   return InvalidArgument("unknown job kind (this coordinator runs math jobs)");
 }
@@ -46,7 +48,8 @@ void FillPayload(const pb::JobSpec& spec, uint32_t index, pb::Task* task) {
       math->set_iterations(spec.math().iterations());
       return;
     }
-    case pb::JobSpec::KIND_NOT_SET: break;
+    case pb::JobSpec::KIND_NOT_SET:
+      break;
   }
 }
 

@@ -41,7 +41,9 @@ TEST(JobKindsTest, RejectsAbsurdValuesWithReasons) {
       {"attempts", [](pb::JobSpec& s) { s.set_max_attempts(1000); }, "max attempts must"},
       {"no kind", [](pb::JobSpec& s) { s.clear_math(); }, "unknown job kind"},
       {"nan start",
-       [](pb::JobSpec& s) { s.mutable_math()->set_start(std::numeric_limits<double>::quiet_NaN()); },
+       [](pb::JobSpec& s) {
+         s.mutable_math()->set_start(std::numeric_limits<double>::quiet_NaN());
+       },
        "finite"},
       {"iterations", [](pb::JobSpec& s) { s.mutable_math()->set_iterations(1ull << 60); },
        "iterations must be at most"},

@@ -107,8 +107,7 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
   Job* job = FindJob(result.job_id());
   if (job == nullptr || result.index() == 0 || result.index() > job->slots.size()) {
     ++stats_.duplicates_dropped;
-    spdlog::debug("task {}/{}: result for no running job dropped", result.job_id(),
-                  result.index());
+    spdlog::debug("task {}/{}: result for no running job dropped", result.job_id(), result.index());
     return;
   }
   TaskSlot& slot = job->slots[result.index() - 1];
@@ -230,8 +229,8 @@ void Scheduler::RefreshAssignment(Job& job) {
   while (job.assigned.size() < cap) {
     const Worker* best = nullptr;
     for (const auto& [peer, w] : workers_) {
-      if (w.draining || std::find(job.assigned.begin(), job.assigned.end(), peer) !=
-                            job.assigned.end()) {
+      if (w.draining ||
+          std::find(job.assigned.begin(), job.assigned.end(), peer) != job.assigned.end()) {
         continue;
       }
       if (best == nullptr || w.inflight.size() < best->inflight.size() ||
@@ -312,8 +311,7 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index) {
   ++stats_.dispatched;
   spdlog::debug("task {}/{}: attempt {} to {}", job.id, index, slot.attempts,
                 worker.hello.worker_id());
-  AddEvent(job, pb::TaskEvent::DISPATCHED, index, slot.attempts, worker.hello.worker_id(),
-           nullptr);
+  AddEvent(job, pb::TaskEvent::DISPATCHED, index, slot.attempts, worker.hello.worker_id(), nullptr);
 }
 
 // ---- clients -----------------------------------------------------------------
@@ -327,6 +325,9 @@ void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, Tim
       return;
     case pb::Envelope::kCancel:
       OnCancel(peer, env.cancel().job_id(), now);
+      return;
+    case pb::Envelope::kStatus:
+      OnStatus(peer);
       return;
     case pb::Envelope::kHeartbeat:
       return;
@@ -356,8 +357,8 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
       peer, Client{Liveness(options_.heartbeat_interval, options_.client_liveness, now), {}});
   client->second.jobs.insert(id);
   ++stats_.jobs_accepted;
-  spdlog::info("job {} accepted: {} x {} under {} (concurrency {}, workers {})", id,
-               spec.count(), KindName(spec), ModelName(spec.model()),
+  spdlog::info("job {} accepted: {} x {} under {} (concurrency {}, workers {})", id, spec.count(),
+               KindName(spec), ModelName(spec.model()),
                spec.concurrency() > 0 ? fmt::to_string(spec.concurrency()) : "default",
                spec.max_workers() > 0 ? fmt::to_string(spec.max_workers()) : "all");
 
@@ -378,6 +379,30 @@ void Scheduler::OnCancel(const PeerId& peer, const std::string& job_id, TimePoin
   }
   spdlog::info("job {} cancelled by its client", job_id);
   FinishJob(job_id, "cancelled by the client", now);
+}
+
+void Scheduler::OnStatus(const PeerId& peer) {
+  pb::Envelope env = NewEnvelope();
+  pb::StatusReply* reply = env.mutable_status_reply();
+  std::vector<const Worker*> sorted;
+  for (const auto& [p, w] : workers_) sorted.push_back(&w);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Worker* a, const Worker* b) { return a->seq < b->seq; });
+  for (const Worker* w : sorted) {
+    pb::StatusReply::Worker* out = reply->add_workers();
+    out->set_worker_id(w->hello.worker_id());
+    out->set_host(w->hello.host());
+    out->set_pid(w->hello.pid());
+    out->set_concurrency(w->hello.concurrency());
+    out->set_inflight(static_cast<uint32_t>(w->inflight.size()));
+    out->set_draining(w->draining);
+  }
+  reply->set_jobs(static_cast<uint32_t>(jobs_.size()));
+  reply->set_tasks_dispatched(stats_.dispatched);
+  reply->set_tasks_requeued(stats_.requeued);
+  reply->set_duplicates_dropped(stats_.duplicates_dropped);
+  reply->set_workers_lost(stats_.workers_lost);
+  to_clients_.push_back({peer, std::move(env)});
 }
 
 void Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
@@ -420,9 +445,8 @@ void Scheduler::FinishJob(const std::string& id, const std::string& reason, Time
   done->set_reason(reason);
   done->set_concurrency(job.capacity);
   to_clients_.push_back({job.client, std::move(env)});
-  spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok,
-               job.failed, job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ",
-               reason);
+  spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok, job.failed,
+               job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ", reason);
 
   auto client = clients_.find(job.client);
   if (client != clients_.end()) {

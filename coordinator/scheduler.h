@@ -131,7 +131,7 @@ class Scheduler {
     std::vector<PeerId> assigned;  // the workers it may use, when it caps them
     std::set<std::string> used;    // workers that delivered its results
     std::map<uint32_t, std::vector<std::string>> lost_on;  // workers that died holding a task
-    pb::Envelope events;  // TaskEvents waiting to go to the client
+    pb::Envelope events;                                   // TaskEvents waiting to go to the client
   };
   struct Client {
     Liveness liveness;
@@ -148,6 +148,7 @@ class Scheduler {
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
   void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
   void OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now);
+  void OnStatus(const PeerId& peer);
 
   Worker* FindWorker(const PeerId& peer);
   Job* FindJob(const std::string& id);

@@ -52,7 +52,8 @@ class SchedulerTest : public testing::Test {
     *env.mutable_submit()->mutable_spec() = spec;
     scheduler_.OnClientMessage(client, env, now_);
     for (const Outgoing& out : Clients()) {
-      if (out.peer == client && out.envelope.has_accepted()) return out.envelope.accepted().job_id();
+      if (out.peer == client && out.envelope.has_accepted())
+        return out.envelope.accepted().job_id();
     }
     return "";
   }
@@ -232,8 +233,7 @@ TEST_F(SchedulerTest, GivesUpAfterMaxAttemptsNamingTheWorkers) {
   const auto done = DoneEvents("c1");
   ASSERT_EQ(done.size(), 1u);
   EXPECT_FALSE(done[0].result().ok());
-  EXPECT_EQ(done[0].result().error(),
-            "gave up after 2 attempts: worker w1, w2 stopped answering");
+  EXPECT_EQ(done[0].result().error(), "gave up after 2 attempts: worker w1, w2 stopped answering");
   ASSERT_NE(JobDone("c1"), nullptr);
   EXPECT_EQ(JobDone("c1")->failed(), 1u);
 }
@@ -293,8 +293,7 @@ TEST_F(SchedulerTest, EachClientHearsOnlyItsOwnJob) {
   ASSERT_NE(a, b);
   const auto tasks = Dispatch()["w1"];
   for (const pb::Task& t : tasks) Finish("w1", t);
-  for (const auto& [client, job, n] :
-       {std::tuple{"ca", a, 2u}, std::tuple{"cb", b, 3u}}) {
+  for (const auto& [client, job, n] : {std::tuple{"ca", a, 2u}, std::tuple{"cb", b, 3u}}) {
     EXPECT_EQ(DoneEvents(client).size(), n);
     ASSERT_NE(JobDone(client), nullptr);
     EXPECT_EQ(JobDone(client)->job_id(), job);
@@ -361,6 +360,21 @@ TEST_F(SchedulerTest, SilentClientsJobsAreCancelled) {
   }
   ASSERT_NE(JobDone("c1"), nullptr);
   EXPECT_EQ(JobDone("c1")->reason(), "the client went away");
+}
+
+TEST_F(SchedulerTest, StatusListsWorkersInJoinOrder) {
+  Hello("w2", 6);
+  Hello("w1", 3);
+  pb::Envelope env = NewEnvelope();
+  env.mutable_status();
+  scheduler_.OnClientMessage("c1", env, now_);
+  auto out = Clients();
+  ASSERT_EQ(out.size(), 1u);
+  const pb::StatusReply& reply = out[0].envelope.status_reply();
+  ASSERT_EQ(reply.workers_size(), 2);
+  EXPECT_EQ(reply.workers(0).worker_id(), "w2");
+  EXPECT_EQ(reply.workers(0).concurrency(), 6u);
+  EXPECT_EQ(reply.workers(1).worker_id(), "w1");
 }
 
 TEST_F(SchedulerTest, JobWaitsForWorkersThatComeLater) {

@@ -67,7 +67,7 @@ class EventLoop {
   void OnWake(std::function<void()> fn) { on_wake_ = std::move(fn); }
   void Wake();  // thread-safe
 
-  void Run();   // until Stop()
+  void Run();  // until Stop()
   void Stop() { stopped_ = true; }
   // One turn: wait up to `max_wait` (less if a timer is due), then run
   // whatever is ready. For tests and for loops that do other work too.

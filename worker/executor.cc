@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/clock.h"
+#include "common/transport.h"
 
 namespace fanout::worker {
 
@@ -12,8 +13,7 @@ ResultSink::ResultSink(zmq::context_t& ctx, const std::string& endpoint, std::st
   socket_.connect(endpoint);
 }
 
-void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_us,
-                      uint32_t lane) {
+void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_us, uint32_t lane) {
   result.set_job_id(task.job_id());
   result.set_index(task.index());
   result.set_attempt(task.attempt());
@@ -23,14 +23,11 @@ void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_
   result.set_worker_id(worker_id_);
   pb::Envelope env = NewEnvelope();
   env.mutable_result()->Swap(&result);
-  try {
-    const uint32_t index = task.index();
-    socket_.send(zmq::buffer(task.job_id()), zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(&index, sizeof index), zmq::send_flags::sndmore);
-    socket_.send(Encode(env), zmq::send_flags::none);
-  } catch (const zmq::error_t& e) {
+  const uint32_t index = task.index();
+  zmq::message_t frame = Encode(env);
+  if (!SendParts(socket_, {zmq::buffer(task.job_id()), zmq::buffer(&index, sizeof index)}, frame)) {
     // Only at shutdown (context terminated): the coordinator will re-run it.
-    spdlog::debug("task {}/{}: result not handed over: {}", task.job_id(), task.index(), e.what());
+    spdlog::debug("task {}/{}: result not handed over", task.job_id(), task.index());
   }
 }
 

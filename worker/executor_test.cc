@@ -6,7 +6,6 @@
 #include <cstring>
 #include <set>
 #include <thread>
-
 #include <zmq_addon.hpp>
 
 #include "common/transport.h"
@@ -32,6 +31,7 @@ class ResultCollector {
     while (out.size() < n) {
       std::vector<zmq::message_t> frames;
       if (!zmq::recv_multipart(pull_, std::back_inserter(frames))) break;
+      MarkReceived();
       EXPECT_EQ(frames.size(), 3u);
       uint32_t index;
       std::memcpy(&index, frames[1].data(), sizeof index);
@@ -143,18 +143,18 @@ TEST(AsyncRuntimeTest, CoroutinesOverlapTheirWaitsOnOneThread) {
   Overlap overlap;
   std::mutex mu;
   std::set<std::thread::id> threads;
-  AsyncRuntime runtime(results.env(),
-                       [&](const pb::Task& task, pb::Result& r, AsyncContext& ctx) -> co::Task<void> {
-                         {
-                           std::lock_guard lock(mu);
-                           threads.insert(std::this_thread::get_id());
-                         }
-                         overlap.Enter();
-                         co_await ctx.loop.Sleep(milliseconds(200));
-                         overlap.Leave();
-                         r.set_ok(true);
-                         r.set_number(task.index());
-                       });
+  AsyncRuntime runtime(
+      results.env(), [&](const pb::Task& task, pb::Result& r, AsyncContext& ctx) -> co::Task<void> {
+        {
+          std::lock_guard lock(mu);
+          threads.insert(std::this_thread::get_id());
+        }
+        overlap.Enter();
+        co_await ctx.loop.Sleep(milliseconds(200));
+        overlap.Leave();
+        r.set_ok(true);
+        r.set_number(task.index());
+      });
   for (uint32_t i = 1; i <= 20; ++i) runtime.Submit(MakeTask(i));
   auto got = results.Take(20);
   ASSERT_EQ(got.size(), 20u);

@@ -19,10 +19,10 @@ namespace fanout::worker {
 
 struct WorkerOptions {
   std::string coordinator = "tcp://127.0.0.1:5555";
-  std::string id;            // empty: "<host>-<pid>"
-  uint32_t threads = 0;      // default pool size; 0: cores + 4
+  std::string id;        // empty: "<host>-<pid>"
+  uint32_t threads = 0;  // default pool size; 0: cores + 4
   Duration heartbeat_interval = milliseconds(500);
-  int liveness = 3;          // silent intervals before the coordinator is presumed dead
+  int liveness = 3;  // silent intervals before the coordinator is presumed dead
   Duration reconnect_initial = milliseconds(250);
   Duration reconnect_max = milliseconds(8000);
   Duration executor_idle = milliseconds(5000);  // a job's idle pool is freed after this

@@ -1,0 +1,67 @@
+# fanout: the commands of the README. Every target installs missing Debian
+# packages first (scripts/bootstrap), so each works on a fresh machine.
+
+BUILD       ?= build
+JOBS        ?= $(shell nproc)
+CMAKE_FLAGS ?=
+CLANG_FORMAT ?= clang-format-14
+SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+
+.PHONY: all bootstrap build test demo bench asan tsan thread-safety format check-format clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+build: bootstrap
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Unit and integration tests against the release build.
+test: build
+	@ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+demo: build
+	@$(BUILD)/bin/fanout demo
+
+bench: build
+	@$(BUILD)/bin/bench_dispatch
+
+# Sanitizer reports from every process (test binaries and the coordinators
+# and workers they start) go to files; any file there fails the run.
+ASAN_REPORTS = $(CURDIR)/build-asan/sanitizer-reports
+TSAN_REPORTS = $(CURDIR)/build-tsan/sanitizer-reports
+
+# Every test under AddressSanitizer + UndefinedBehaviorSanitizer.
+asan: bootstrap
+	@cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFANOUT_SANITIZE=address,undefined >/dev/null
+	@cmake --build build-asan -j $(JOBS)
+	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
+	@ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_REPORTS)/asan \
+	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan \
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+	@scripts/check-sanitizer-reports $(ASAN_REPORTS)
+
+# The threaded code (tests labelled tsan) under ThreadSanitizer.
+tsan: bootstrap
+	@cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DFANOUT_SANITIZE=thread >/dev/null
+	@cmake --build build-tsan -j $(JOBS)
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	@TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$(CURDIR)/tsan.supp log_path=$(TSAN_REPORTS)/tsan" \
+	  ctest --test-dir build-tsan --output-on-failure -j $(JOBS) -L tsan
+	@scripts/check-sanitizer-reports $(TSAN_REPORTS)
+
+# clang's -Wthread-safety over the GUARDED_BY annotations (build only).
+thread-safety: bootstrap
+	@cmake -S . -B build-clang -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DFANOUT_THREAD_SAFETY=ON >/dev/null
+	@cmake --build build-clang -j $(JOBS)
+
+format:
+	@$(CLANG_FORMAT) -i $(SOURCES)
+
+check-format:
+	@$(CLANG_FORMAT) --dry-run --Werror $(SOURCES)
+
+clean:
+	rm -rf $(BUILD) build-asan build-tsan build-clang

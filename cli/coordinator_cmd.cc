@@ -1,0 +1,47 @@
+#include <signal.h>
+
+#include <memory>
+
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "coordinator/coordinator.h"
+
+namespace fanout::cli {
+
+Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
+  CLI::App* cmd = app.add_subcommand(
+      "coordinator", "Run the scheduler: workers connect to it, clients submit jobs to it");
+  auto options = std::make_shared<coordinator::CoordinatorOptions>();
+  auto heartbeat_ms = std::make_shared<int>(500);
+  cmd->add_option("--workers-endpoint", options->workers_endpoint, "where workers connect")
+      ->envname("FANOUT_WORKERS_ENDPOINT")
+      ->capture_default_str();
+  cmd->add_option("--clients-endpoint", options->clients_endpoint, "where clients submit jobs")
+      ->envname("FANOUT_CLIENTS_ENDPOINT")
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-ms", *heartbeat_ms,
+                  "heartbeat interval; a worker silent for 3 intervals is dead")
+      ->envname("FANOUT_HEARTBEAT_MS")
+      ->check(CLI::Range(10, 60000))
+      ->capture_default_str();
+  cmd->add_option("--max-attempts", options->scheduler.max_attempts,
+                  "runs of a task before it fails, when a job does not say")
+      ->envname("FANOUT_MAX_ATTEMPTS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  cmd->add_option("--ready-file", options->ready_file,
+                  "write the bound endpoints here as JSON once listening");
+  return {cmd, [options, heartbeat_ms, &global] {
+            Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
+            if (!signals) return kExitFailed;
+            if (Status s = InitLogging("coordinator", global.log_level); !s) {
+              fmt::print(stderr, "fanout coordinator: {}\n", s.error().message);
+              return kExitUsage;
+            }
+            options->scheduler.heartbeat_interval = milliseconds(*heartbeat_ms);
+            return coordinator::RunCoordinator(*options, signals->fd());
+          }};
+}
+
+}  // namespace fanout::cli

@@ -1,0 +1,141 @@
+#include "cli/printer.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+#include "client/report.h"
+
+namespace fanout::cli {
+namespace {
+
+// The article prints its start numbers as integers.
+std::string MathStart(const pb::JobSpec& spec, uint32_t index) {
+  const double x = spec.math().start() + static_cast<double>(index - 1);
+  if (x == std::floor(x) && std::fabs(x) < 1e15) return fmt::format("{}", static_cast<int64_t>(x));
+  return client::PythonFloat(x);
+}
+
+}  // namespace
+
+std::string StartLine(const pb::JobSpec& spec, uint32_t index) {
+  switch (spec.kind_case()) {
+    case pb::JobSpec::kMath:
+      return fmt::format("Doing math, starting_number={}...", MathStart(spec, index));
+    case pb::JobSpec::KIND_NOT_SET:
+      break;
+  }
+  return fmt::format("Starting task {}...", index);
+}
+
+std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task) {
+  const pb::Result& r = task.result;
+  switch (spec.kind_case()) {
+    case pb::JobSpec::kMath:
+      if (r.ok())
+        return fmt::format("Done with math, starting_number={}.", MathStart(spec, task.index));
+      return fmt::format("Math failed, starting_number={}: {}", MathStart(spec, task.index),
+                         r.error());
+    case pb::JobSpec::KIND_NOT_SET:
+      break;
+  }
+  return r.ok() ? fmt::format("Task {} done.", task.index)
+                : fmt::format("Task {} failed: {}", task.index, r.error());
+}
+
+LivePrinter::LivePrinter(Options options)
+    : options_(options), style_(Style::For(options.out)), started_(Now()) {}
+
+void LivePrinter::OnAccepted(const client::JobReport& report) {
+  started_ = Now();
+  if (!options_.per_task) {
+    fmt::print(
+        options_.out, "{}\n",
+        style_.Dim(fmt::format("job {}: {} {} tasks under {}", report.job_id, report.tasks.size(),
+                               KindName(report.spec), ModelName(report.spec.model()))));
+    std::fflush(options_.out);
+  }
+}
+
+void LivePrinter::OnDispatched(const client::JobReport& report, const client::TaskRecord& task,
+                               uint32_t attempt) {
+  if (!options_.per_task) return;
+  std::string line = style_.Cyan(StartLine(report.spec, task.index));
+  if (attempt > 1) line += " " + style_.Yellow(fmt::format("(attempt {})", attempt));
+  fmt::print(options_.out, "{} {}\n", line, style_.Dim("[" + task.worker + "]"));
+  std::fflush(options_.out);
+}
+
+void LivePrinter::OnDone(const client::JobReport& report, const client::TaskRecord& task) {
+  if (options_.per_task) {
+    const std::string line = DoneLine(report.spec, task);
+    fmt::print(options_.out, "{}\n", task.result.ok() ? style_.Green(line) : style_.Red(line));
+    std::fflush(options_.out);
+  }
+  DrawProgress(report, false);
+}
+
+void LivePrinter::OnTick(const client::JobReport& report) { DrawProgress(report, false); }
+
+void LivePrinter::DrawProgress(const client::JobReport& report, bool force) {
+  if (options_.progress == nullptr || options_.per_task) return;
+  const TimePoint now = Now();
+  if (!force && now - last_draw_ < milliseconds(100)) return;
+  last_draw_ = now;
+  const double total = static_cast<double>(report.tasks.size());
+  const double done = report.finished;
+  const double secs = std::max(1e-3, ToMillis(now - started_) / 1000);
+  constexpr int kWidth = 30;
+  const int filled = total > 0 ? static_cast<int>(kWidth * done / total) : 0;
+  fmt::print(options_.progress, "\r\x1b[K  [{}{}] {}/{} tasks  {}/s  {:.1f} s",
+             std::string(filled, '#'), std::string(kWidth - filled, ' '),
+             static_cast<uint64_t>(done), static_cast<uint64_t>(total), HumanCount(done / secs),
+             secs);
+  std::fflush(options_.progress);
+  progress_shown_ = true;
+}
+
+void LivePrinter::ClearProgress() {
+  if (!progress_shown_) return;
+  fmt::print(options_.progress, "\r\x1b[K");
+  std::fflush(options_.progress);
+  progress_shown_ = false;
+}
+
+void LivePrinter::PrintSummary(const client::JobReport& report) {
+  ClearProgress();
+  std::FILE* out = options_.out;
+  const pb::JobDone& done = report.done;
+  constexpr size_t kMaxRows = 200;
+  const bool table = report.tasks.size() <= kMaxRows;
+  size_t failures_shown = 0;
+  if (table)
+    fmt::print(out, "\n{}\n",
+               style_.Bold("  task  value                 worker              time"));
+  for (const client::TaskRecord& task : report.tasks) {
+    if (!task.done) continue;
+    const pb::Result& r = task.result;
+    if (!table && (r.ok() || ++failures_shown > 20)) continue;
+    const double ms = (r.finished_us() - r.started_us()) / 1000.0;
+    const std::string value = r.ok() ? client::FormatValue(r) : r.error();
+    const std::string row =
+        fmt::format("  {:>4}  {:<21} {:<19} {:>9}", fmt::format("{:02}", task.index), value,
+                    r.worker_id(), r.started_us() > 0 ? HumanDuration(ms) : "-");
+    fmt::print(out, "{}\n", r.ok() ? row : style_.Red(row));
+  }
+  if (!table && failures_shown > 20)
+    fmt::print(out, "  ... and {} more failures\n", failures_shown - 20);
+
+  const std::string counts = fmt::format(
+      "{} tasks: {} ok, {} failed, on {} worker{} ({} under {}, concurrency {})", done.tasks(),
+      done.ok(), done.failed(), done.workers_used(), done.workers_used() == 1 ? "" : "s",
+      KindName(report.spec), ModelName(report.spec.model()), done.concurrency());
+  fmt::print(out, "\n{}\n", done.failed() == 0 ? style_.Green(counts) : style_.Red(counts));
+  if (!done.reason().empty())
+    fmt::print(out, "{}\n", style_.Yellow("Ended early: " + done.reason()));
+  fmt::print(out, "{}\n",
+             style_.Bold(fmt::format("The job ran in {:.2f} seconds.", report.wall_ms / 1000)));
+  std::fflush(out);
+}
+
+}  // namespace fanout::cli

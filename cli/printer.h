@@ -1,0 +1,45 @@
+// LivePrinter: what `fanout submit` shows people. The article's live log
+// while a job runs ("Doing math, starting_number=3..."), a progress line on
+// long jobs, then a results table and "The job ran in 1.84 seconds."
+#pragma once
+
+#include <cstdio>
+
+#include "client/job_client.h"
+#include "common/term.h"
+
+namespace fanout::cli {
+
+class LivePrinter : public client::JobObserver {
+ public:
+  struct Options {
+    std::FILE* out = stdout;        // the log and the summary
+    bool per_task = true;           // a log line per task start and end
+    std::FILE* progress = nullptr;  // a progress line here, if set (a terminal)
+  };
+  explicit LivePrinter(Options options);
+
+  void OnAccepted(const client::JobReport& report) override;
+  void OnDispatched(const client::JobReport& report, const client::TaskRecord& task,
+                    uint32_t attempt) override;
+  void OnDone(const client::JobReport& report, const client::TaskRecord& task) override;
+  void OnTick(const client::JobReport& report) override;
+
+  void PrintSummary(const client::JobReport& report);
+
+ private:
+  void DrawProgress(const client::JobReport& report, bool force);
+  void ClearProgress();
+
+  Options options_;
+  Style style_;
+  TimePoint started_;
+  TimePoint last_draw_;
+  bool progress_shown_ = false;
+};
+
+// Lines of the article's log for one task.
+std::string StartLine(const pb::JobSpec& spec, uint32_t index);
+std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task);
+
+}  // namespace fanout::cli

@@ -1,0 +1,45 @@
+#include <signal.h>
+
+#include <memory>
+
+#include "cli/commands.h"
+#include "common/log.h"
+#include "common/signals.h"
+#include "worker/worker.h"
+
+namespace fanout::cli {
+
+Command AddWorker(CLI::App& app, const GlobalFlags& global) {
+  CLI::App* cmd = app.add_subcommand(
+      "worker", "Run tasks for a coordinator; start as many as you like, in any order");
+  auto options = std::make_shared<worker::WorkerOptions>();
+  auto heartbeat_ms = std::make_shared<int>(500);
+  options->threads = Cores() + 4;
+  cmd->add_option("--coordinator", options->coordinator, "the coordinator's workers endpoint")
+      ->envname("FANOUT_COORDINATOR")
+      ->capture_default_str();
+  cmd->add_option("--id", options->id, "this worker's name (default: <host>-<pid>)")
+      ->envname("FANOUT_WORKER_ID");
+  cmd->add_option("--threads", options->threads,
+                  "pool size for threads jobs that do not set --concurrency (cores + 4)")
+      ->envname("FANOUT_THREADS")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--heartbeat-ms", *heartbeat_ms,
+                  "heartbeat interval; a coordinator silent for 3 intervals is dead")
+      ->envname("FANOUT_HEARTBEAT_MS")
+      ->check(CLI::Range(10, 60000))
+      ->capture_default_str();
+  return {cmd, [options, heartbeat_ms, &global] {
+            Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
+            if (!signals) return kExitFailed;
+            if (Status s = InitLogging("worker", global.log_level); !s) {
+              fmt::print(stderr, "fanout worker: {}\n", s.error().message);
+              return kExitUsage;
+            }
+            options->heartbeat_interval = milliseconds(*heartbeat_ms);
+            return worker::RunWorker(*options, signals->fd());
+          }};
+}
+
+}  // namespace fanout::cli

@@ -1,0 +1,83 @@
+// JobClient: submits jobs to a coordinator and follows them to the end.
+//
+// Used by `fanout submit`, `fanout demo`, the benchmarks and the tests. One
+// DEALER socket, reused for every job this client runs, one job at a time.
+// Not thread-safe.
+//
+//   JobClient client({.endpoint = "tcp://127.0.0.1:5556"});
+//   Result<JobReport> report = client.Run(spec, observer);
+//   if (!report && report.error().code == Error::Code::kUnavailable) exit(3);
+#pragma once
+
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/clock.h"
+#include "common/codec.h"
+#include "common/result.h"
+
+namespace fanout::client {
+
+// What the client knows about one task of its job.
+struct TaskRecord {
+  uint32_t index = 0;
+  bool done = false;
+  uint32_t dispatches = 0;
+  std::string worker;  // where it was last dispatched, then who delivered it
+  pb::Result result;   // the accepted result, once done
+};
+
+struct JobReport {
+  pb::JobSpec spec;
+  std::string job_id;
+  int64_t accepted_us = 0;  // coordinator's clock
+  pb::JobDone done;
+  double wall_ms = 0;              // submit to JobDone, on the client's clock
+  uint32_t finished = 0;           // tasks with a result so far
+  uint32_t duplicate_results = 0;  // DONE events for tasks already done (should stay 0)
+  std::vector<TaskRecord> tasks;   // by index - 1
+};
+
+// Hooks for live output. Called on the thread that called Run().
+class JobObserver {
+ public:
+  virtual ~JobObserver() = default;
+  virtual void OnAccepted(const JobReport&) {}
+  virtual void OnDispatched(const JobReport&, const TaskRecord&, uint32_t /*attempt*/) {}
+  virtual void OnDone(const JobReport&, const TaskRecord&) {}
+  // About every 100 ms while the job runs: for a progress line.
+  virtual void OnTick(const JobReport&) {}
+};
+
+struct ClientOptions {
+  std::string endpoint = "tcp://127.0.0.1:5556";
+  Duration connect_timeout = milliseconds(3000);   // for the first answer
+  Duration silence_timeout = milliseconds(10000);  // a running job's coordinator is lost
+  Duration heartbeat_interval = milliseconds(500);
+};
+
+class JobClient {
+ public:
+  explicit JobClient(ClientOptions options);
+
+  // Runs one job to its end. Errors: kUnavailable when the coordinator does
+  // not answer or goes silent, kInvalidArgument when it rejects the job.
+  // When `cancel_fd` becomes readable (a signalfd), the job is cancelled and
+  // the report says so.
+  Result<JobReport> Run(const pb::JobSpec& spec, JobObserver& observer, int cancel_fd = -1);
+
+  // Asks the coordinator who is connected.
+  Result<pb::StatusReply> Status();
+
+ private:
+  // Waits for the next envelope up to `timeout`; nullopt on timeout.
+  std::optional<pb::Envelope> Receive(Duration timeout, int cancel_fd, bool* cancelled);
+  void Send(const pb::Envelope& env);
+
+  ClientOptions options_;
+  zmq::context_t ctx_{1};
+  zmq::socket_t socket_;
+};
+
+}  // namespace fanout::client

@@ -1,0 +1,127 @@
+#include "client/local_cluster.h"
+
+#include <fmt/format.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+#include "client/job_client.h"
+
+namespace fanout::client {
+
+Result<std::string> MakeTempDir(const std::string& prefix) {
+  const char* tmp = std::getenv("TMPDIR");
+  std::string path = fmt::format("{}/{}-XXXXXX", tmp != nullptr && *tmp ? tmp : "/tmp", prefix);
+  if (mkdtemp(path.data()) == nullptr) return Internal("cannot make a directory at {}", path);
+  return path;
+}
+
+Result<std::string> WaitForFile(const std::string& path, Subprocess& writer, Duration timeout) {
+  const TimePoint deadline = Now() + timeout;
+  while (Now() < deadline) {
+    std::ifstream in(path);
+    if (in) {
+      std::stringstream text;
+      text << in.rdbuf();
+      return text.str();
+    }
+    if (!writer.Running()) {
+      return Internal("process {} exited with status {} before writing {}", writer.pid(),
+                      writer.Wait(Duration::zero()).value_or(-1), path);
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  return Unavailable("{} did not appear within {:.1f} s", path, ToMillis(timeout) / 1000);
+}
+
+LocalCluster::LocalCluster(ClusterOptions options, std::string dir, Subprocess coordinator)
+    : options_(std::move(options)), dir_(std::move(dir)), coordinator_(std::move(coordinator)) {}
+
+LocalCluster::~LocalCluster() {
+  workers_.clear();  // kills them
+  coordinator_.Kill();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options) {
+  if (options.binary.empty()) options.binary = SelfExecutable();
+  Result<std::string> dir = MakeTempDir("fanout-cluster");
+  if (!dir) return dir.error();
+  const std::string ready = *dir + "/coordinator.ready";
+  std::vector<std::string> argv = {options.binary,       "--log-level",
+                                   options.log_level,    "coordinator",
+                                   "--workers-endpoint", "tcp://127.0.0.1:*",
+                                   "--clients-endpoint", "tcp://127.0.0.1:*",
+                                   "--ready-file",       ready};
+  argv.insert(argv.end(), options.coordinator_flags.begin(), options.coordinator_flags.end());
+  Subprocess::Options io;
+  io.stderr_path = *dir + "/coordinator.log";
+  Result<Subprocess> coordinator = Subprocess::Spawn(argv, io);
+  if (!coordinator) return coordinator.error();
+
+  std::unique_ptr<LocalCluster> cluster(
+      new LocalCluster(std::move(options), *dir, std::move(*coordinator)));
+  Result<std::string> text =
+      WaitForFile(ready, cluster->coordinator_, cluster->options_.start_timeout);
+  if (!text) return text.error();
+  try {
+    const nlohmann::json j = nlohmann::json::parse(*text);
+    cluster->workers_endpoint_ = j.at("workers").get<std::string>();
+    cluster->clients_endpoint_ = j.at("clients").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return Internal("bad ready file {}: {}", ready, e.what());
+  }
+  for (int i = 0; i < cluster->options_.workers; ++i) {
+    if (Status s = cluster->AddWorker(); !s) return s.error();
+  }
+  if (Status s =
+          cluster->WaitForWorkers(cluster->options_.workers, cluster->options_.start_timeout);
+      !s) {
+    return s.error();
+  }
+  return cluster;
+}
+
+Status LocalCluster::AddWorker() {
+  const std::string name = fmt::format("worker-{}", next_worker_++);
+  std::vector<std::string> argv = {options_.binary,
+                                   "--log-level",
+                                   options_.log_level,
+                                   "worker",
+                                   "--coordinator",
+                                   workers_endpoint_,
+                                   "--id",
+                                   name};
+  argv.insert(argv.end(), options_.worker_flags.begin(), options_.worker_flags.end());
+  Subprocess::Options io;
+  io.stderr_path = fmt::format("{}/{}.log", dir_, name);
+  Result<Subprocess> worker = Subprocess::Spawn(argv, io);
+  if (!worker) return worker.error();
+  workers_.push_back(std::move(*worker));
+  return {};
+}
+
+Status LocalCluster::WaitForWorkers(size_t n, Duration timeout) {
+  JobClient client(
+      ClientOptions{.endpoint = clients_endpoint_, .connect_timeout = milliseconds(1000)});
+  const TimePoint deadline = Now() + timeout;
+  size_t seen = 0;
+  while (Now() < deadline) {
+    Result<pb::StatusReply> status = client.Status();
+    if (status) {
+      seen = 0;
+      for (const auto& w : status->workers()) seen += w.draining() ? 0 : 1;
+      if (seen >= n) return {};
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return Unavailable("only {} of {} workers joined within {:.1f} s (logs in {})", seen, n,
+                     ToMillis(timeout) / 1000, dir_);
+}
+
+}  // namespace fanout::client

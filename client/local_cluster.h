@@ -1,0 +1,70 @@
+// LocalCluster: a coordinator and N workers started as child processes on
+// free loopback ports, for `fanout demo`, the benchmarks and the tests.
+//
+// The coordinator binds tcp://127.0.0.1:* and reports its ports through a
+// ready file; workers connect to what it reports. Everything the cluster
+// started is killed when it is destroyed, and dies with this process (see
+// Subprocess). Not thread-safe.
+//
+//   auto cluster = LocalCluster::Start({.workers = 2});
+//   if (!cluster) return cluster.error();
+//   JobClient client({.endpoint = (*cluster)->clients_endpoint()});
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "common/subprocess.h"
+
+namespace fanout::client {
+
+struct ClusterOptions {
+  std::string binary = {};  // the fanout executable; empty: this very program
+  int workers = 2;
+  std::string log_level = "warn";
+  std::vector<std::string> coordinator_flags = {};
+  std::vector<std::string> worker_flags = {};
+  Duration start_timeout = milliseconds(15000);
+};
+
+class LocalCluster {
+ public:
+  static Result<std::unique_ptr<LocalCluster>> Start(ClusterOptions options);
+  ~LocalCluster();
+
+  const std::string& workers_endpoint() const { return workers_endpoint_; }
+  const std::string& clients_endpoint() const { return clients_endpoint_; }
+  // Where the processes' logs go: coordinator.log, worker-1.log, ...
+  const std::string& dir() const { return dir_; }
+
+  // Starts one more worker, "worker-<n>".
+  Status AddWorker();
+  // Waits until the coordinator lists `n` live workers.
+  Status WaitForWorkers(size_t n, Duration timeout);
+
+  Subprocess& coordinator() { return coordinator_; }
+  std::vector<Subprocess>& workers() { return workers_; }
+
+ private:
+  LocalCluster(ClusterOptions options, std::string dir, Subprocess coordinator);
+
+  ClusterOptions options_;
+  std::string dir_;
+  Subprocess coordinator_;
+  std::vector<Subprocess> workers_;
+  std::string workers_endpoint_;
+  std::string clients_endpoint_;
+  int next_worker_ = 1;
+};
+
+// Makes a fresh directory under $TMPDIR (or /tmp): "fanout-XXXXXX".
+Result<std::string> MakeTempDir(const std::string& prefix);
+
+// Waits for a JSON file written atomically by a child; fails early if the
+// child exits.
+Result<std::string> WaitForFile(const std::string& path, Subprocess& writer, Duration timeout);
+
+}  // namespace fanout::client

@@ -1,0 +1,83 @@
+#include "client/report.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace fanout::client {
+namespace {
+
+double Round1(double x) { return std::round(x * 10.0) / 10.0; }
+
+nlohmann::json Value(const pb::Result& r) {
+  switch (r.value_case()) {
+    case pb::Result::kNumber:
+      return r.number();
+    case pb::Result::kText:
+      return r.text();
+    case pb::Result::VALUE_NOT_SET:
+      break;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+std::string PythonFloat(double x) {
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e16) {
+    return fmt::format("{:.1f}", x);
+  }
+  return fmt::format("{}", x);
+}
+
+std::string FormatValue(const pb::Result& r) {
+  switch (r.value_case()) {
+    case pb::Result::kNumber:
+      return PythonFloat(r.number());
+    case pb::Result::kText:
+      return r.text();
+    case pb::Result::VALUE_NOT_SET:
+      break;
+  }
+  return "";
+}
+
+nlohmann::json ReportJson(const JobReport& report) {
+  const pb::JobDone& done = report.done;
+  nlohmann::json results = nlohmann::json::array();
+  for (const TaskRecord& task : report.tasks) {
+    if (!task.done) continue;  // a cancelled job reports what finished
+    const pb::Result& r = task.result;
+    nlohmann::json row = {
+        {"index", task.index},
+        {"ok", r.ok()},
+        {"value", r.ok() ? Value(r) : nullptr},
+        {"error", r.ok() ? nlohmann::json(nullptr) : nlohmann::json(r.error())},
+        {"worker", r.worker_id().empty() ? task.worker : r.worker_id()},
+        {"attempts", r.attempt()},
+        {"start_ms", nullptr},
+        {"end_ms", nullptr},
+    };
+    if (r.started_us() > 0) {
+      row["start_ms"] = Round1((r.started_us() - report.accepted_us) / 1000.0);
+      row["end_ms"] = Round1((r.finished_us() - report.accepted_us) / 1000.0);
+    }
+    results.push_back(std::move(row));
+  }
+  nlohmann::json out = {
+      {"job_id", report.job_id},
+      {"kind", KindName(report.spec)},
+      {"model", ModelName(report.spec.model())},
+      {"concurrency", done.concurrency() > 0 ? done.concurrency() : report.spec.concurrency()},
+      {"workers_used", done.workers_used()},
+      {"tasks", done.tasks()},
+      {"ok", done.ok()},
+      {"failed", done.failed()},
+      {"wall_ms", Round1(report.wall_ms)},
+      {"results", std::move(results)},
+  };
+  if (!done.reason().empty()) out["ended_early"] = done.reason();
+  return out;
+}
+
+}  // namespace fanout::client

@@ -1,0 +1,89 @@
+#include "tests/harness.h"
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace fanout::testing {
+
+std::string FanoutBinary() {
+  const char* bin = std::getenv("FANOUT_BIN");
+  return bin != nullptr ? bin : "build/bin/fanout";
+}
+
+int FreePort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+nlohmann::json CommandResult::Json() const {
+  std::string text = out;
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  const size_t nl = text.rfind('\n');
+  const std::string last = nl == std::string::npos ? text : text.substr(nl + 1);
+  return nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
+}
+
+Background StartFanout(const std::vector<std::string>& args) {
+  static std::atomic<int> n{0};
+  const std::string base = fmt::format("{}/fanout-{}-{}", ::testing::TempDir(), getpid(), ++n);
+  Background bg{Subprocess::Spawn({"/bin/true"}).value(), base + ".out", base + ".err"};
+  std::remove(bg.out_path.c_str());
+  std::remove(bg.err_path.c_str());
+  std::vector<std::string> argv = {FanoutBinary()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Subprocess::Options io;
+  io.stdout_path = bg.out_path;
+  io.stderr_path = bg.err_path;
+  io.env = {"NO_COLOR=1"};
+  Result<Subprocess> p = Subprocess::Spawn(argv, io);
+  EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
+  if (p.ok()) bg.process = std::move(*p);
+  return bg;
+}
+
+CommandResult Background::Finish(Duration timeout) {
+  CommandResult r;
+  std::optional<int> status = process.Wait(timeout);
+  if (!status) process.Kill();
+  r.status = status.value_or(-1);
+  r.out = ReadFile(out_path);
+  r.err = ReadFile(err_path);
+  return r;
+}
+
+CommandResult RunFanout(const std::vector<std::string>& args, Duration timeout) {
+  return StartFanout(args).Finish(timeout);
+}
+
+client::ClusterOptions ClusterWith(int workers) {
+  client::ClusterOptions options;
+  options.binary = FanoutBinary();
+  options.workers = workers;
+  options.log_level = "info";
+  return options;
+}
+
+}  // namespace fanout::testing

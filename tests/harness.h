@@ -1,0 +1,47 @@
+// Helpers for tests that start real fanout processes.
+//
+// The binary comes from $FANOUT_BIN (set by ctest). Every process a test
+// starts is a Subprocess or belongs to a LocalCluster, so it is killed when
+// the test ends, pass or fail.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "client/local_cluster.h"
+#include "common/clock.h"
+
+namespace fanout::testing {
+
+std::string FanoutBinary();
+
+// A TCP port on 127.0.0.1 that was free a moment ago.
+int FreePort();
+
+struct CommandResult {
+  int status = -1;  // exit code, or 128 + signal; -1 if it timed out (and was killed)
+  std::string out;
+  std::string err;
+  // The last line of stdout parsed as JSON (the --json contract).
+  nlohmann::json Json() const;
+};
+
+// Runs `fanout args...` to completion (killed after `timeout`).
+CommandResult RunFanout(const std::vector<std::string>& args,
+                        Duration timeout = std::chrono::seconds(60));
+
+// Starts `fanout args...` in the background with stdout/stderr in files.
+struct Background {
+  Subprocess process;
+  std::string out_path;
+  std::string err_path;
+  CommandResult Finish(Duration timeout = std::chrono::seconds(60));
+};
+Background StartFanout(const std::vector<std::string>& args);
+
+client::ClusterOptions ClusterWith(int workers);
+
+std::string ReadFile(const std::string& path);
+
+}  // namespace fanout::testing
