@@ -24,11 +24,18 @@ namespace {
 
 constexpr int kBatch = 512;
 
-// A job's executor and what it is running.
+// A job with tasks in flight here, and the pool it borrowed for them (none
+// for async jobs: they share the runtime). Pools of one size are
+// interchangeable, so a job returns its pool when its last task is reported
+// and the next job of that size reuses it.
 struct JobRun {
-  std::unique_ptr<Executor> pool;  // null for async jobs (they share the runtime)
+  std::unique_ptr<ThreadPool> pool;
   uint32_t inflight = 0;
-  TimePoint idle_since;
+};
+
+struct IdlePool {
+  std::unique_ptr<ThreadPool> pool;
+  TimePoint since;
 };
 
 class Worker {
@@ -63,6 +70,7 @@ class Worker {
   int signals_ = 0;
 
   std::unordered_map<std::string, JobRun> jobs_;
+  std::vector<IdlePool> idle_pools_;
   std::unique_ptr<AsyncRuntime> async_;
   std::set<std::pair<std::string, uint32_t>> held_;  // running, or result not yet sent
   std::deque<std::pair<std::pair<std::string, uint32_t>, zmq::message_t>> unsent_;
@@ -150,19 +158,25 @@ void Worker::OnCoordinator(const pb::Envelope& env, TimePoint now) {
 }
 
 Executor& Worker::ExecutorFor(const pb::Task& task) {
-  JobRun& run = jobs_[task.job_id()];
   if (task.model() == pb::ASYNC) {
     if (!async_) {
       async_ = std::make_unique<AsyncRuntime>(ExecutorEnv{ctx_, results_endpoint_, id_}, RunAsync);
     }
     return *async_;
   }
+  JobRun& run = jobs_[task.job_id()];
   if (!run.pool) {
     const size_t threads = task.model() == pb::SYNC ? 1 : std::max<uint32_t>(1, task.concurrency());
-    run.pool = std::make_unique<ThreadPool>(ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
-                                            RunBlocking);
-    spdlog::debug("job {}: {} executor with {} threads", task.job_id(), ModelName(task.model()),
-                  threads);
+    auto idle = std::find_if(idle_pools_.begin(), idle_pools_.end(),
+                             [&](const IdlePool& p) { return p.pool->threads() == threads; });
+    if (idle != idle_pools_.end()) {
+      run.pool = std::move(idle->pool);
+      idle_pools_.erase(idle);
+    } else {
+      run.pool = std::make_unique<ThreadPool>(ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
+                                              RunBlocking);
+      spdlog::debug("job {}: new pool of {} threads", task.job_id(), threads);
+    }
   }
   return *run.pool;
 }
@@ -208,7 +222,10 @@ void Worker::ForwardResults(TimePoint now) {
     std::pair<std::string, uint32_t> key{PeerName(msg.frames[0]), 0};
     std::memcpy(&key.second, msg.frames[1].data(), sizeof key.second);
     auto run = jobs_.find(key.first);
-    if (run != jobs_.end() && --run->second.inflight == 0) run->second.idle_since = now;
+    if (run != jobs_.end() && --run->second.inflight == 0) {
+      if (run->second.pool) idle_pools_.push_back({std::move(run->second.pool), now});
+      jobs_.erase(run);
+    }
     --running_;
     if (dealer_ && SendFrame(*dealer_, msg.frames[2])) {
       held_.erase(key);
@@ -241,10 +258,8 @@ void Worker::Tick(TimePoint now) {
     SendEnvelope(env);
     coordinator_.Sent(now);
   }
-  std::erase_if(jobs_, [&](const auto& entry) {
-    const JobRun& run = entry.second;
-    return run.inflight == 0 && now - run.idle_since > options_.executor_idle;
-  });
+  std::erase_if(idle_pools_,
+                [&](const IdlePool& p) { return now - p.since > options_.executor_idle; });
 }
 
 void Worker::OnSignal(TimePoint now) {

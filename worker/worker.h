@@ -25,7 +25,7 @@ struct WorkerOptions {
   int liveness = 3;  // silent intervals before the coordinator is presumed dead
   Duration reconnect_initial = milliseconds(250);
   Duration reconnect_max = milliseconds(8000);
-  Duration executor_idle = milliseconds(5000);  // a job's idle pool is freed after this
+  Duration executor_idle = milliseconds(5000);  // an idle thread pool is freed after this
 };
 
 // Runs until drained after SIGINT/SIGTERM on `signal_fd`. Returns the exit code.

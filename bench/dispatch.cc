@@ -1,0 +1,149 @@
+// bench/dispatch: how fast fanout moves tasks, and how math scales with
+// worker processes. Prints one JSON object.
+//
+//  - throughput: N tiny tasks (math, 0 iterations) through a coordinator and
+//    one `threads` worker, submit to last result; tasks per second.
+//  - round trip: one-task jobs one after another, submit to JobDone; p50 and
+//    p99 in microseconds.
+//  - math scaling: 20 x 2,000,000 iterations under sync on 1 worker and on 2
+//    worker processes.
+// Each figure is the median of --runs runs. Real processes on loopback.
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "client/job_client.h"
+#include "client/local_cluster.h"
+#include "common/log.h"
+#include "common/subprocess.h"
+
+namespace fanout::bench {
+namespace {
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+pb::JobSpec Math(pb::Model model, uint32_t count, uint64_t iterations, uint32_t concurrency,
+                 uint32_t workers) {
+  pb::JobSpec spec;
+  spec.set_model(model);
+  spec.set_count(count);
+  spec.set_concurrency(concurrency);
+  spec.set_max_workers(workers);
+  spec.mutable_math()->set_start(1);
+  spec.mutable_math()->set_iterations(iterations);
+  return spec;
+}
+
+Result<client::JobReport> RunOk(client::JobClient& client, const pb::JobSpec& spec) {
+  client::JobObserver quiet;
+  Result<client::JobReport> report = client.Run(spec, quiet);
+  if (report && report->done.ok() != spec.count()) {
+    return Internal("{} of {} tasks failed", spec.count() - report->done.ok(), spec.count());
+  }
+  return report;
+}
+
+std::string FanoutNextToUs() {
+  const std::string self = SelfExecutable();
+  return self.substr(0, self.rfind('/')) + "/fanout";
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app("bench/dispatch: task throughput, round trips and math scaling (JSON)");
+  uint32_t tasks = 100'000, roundtrips = 2000, concurrency = 0;
+  int runs = 5;
+  bool skip_math = false;
+  app.add_option("--tasks", tasks, "tiny tasks in the throughput job")->capture_default_str();
+  app.add_option("--roundtrips", roundtrips, "one-task jobs timed")->capture_default_str();
+  app.add_option("--concurrency", concurrency, "threads on the worker (0: its default, cores + 4)")
+      ->capture_default_str();
+  app.add_option("--runs", runs, "repetitions; figures are medians")->capture_default_str();
+  app.add_flag("--skip-math", skip_math, "skip the math scaling runs");
+  CLI11_PARSE(app, argc, argv);
+  (void)InitLogging("bench", "warn");
+
+  client::ClusterOptions options;
+  options.binary = FanoutNextToUs();
+  options.workers = 2;
+  options.log_level = "warn";
+  auto cluster = client::LocalCluster::Start(options);
+  if (!cluster) {
+    fmt::print(stderr, "bench: {}\n", cluster.error().message);
+    return 1;
+  }
+  client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
+
+  // Warm up: executors, connections, page cache.
+  if (auto r = RunOk(client, Math(pb::THREADS, 1000, 0, concurrency, 1)); !r) {
+    fmt::print(stderr, "bench: {}\n", r.error().message);
+    return 1;
+  }
+
+  std::vector<double> rates;
+  for (int i = 0; i < runs; ++i) {
+    auto r = RunOk(client, Math(pb::THREADS, tasks, 0, concurrency, 1));
+    if (!r) return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
+    rates.push_back(tasks / (r->wall_ms / 1000));
+    fmt::print(stderr, "throughput run {}: {:.0f} tasks/s\n", i + 1, rates.back());
+  }
+
+  std::vector<double> p50s, p99s;
+  for (int i = 0; i < runs; ++i) {
+    std::vector<double> rtt;
+    for (uint32_t k = 0; k < roundtrips; ++k) {
+      auto r = RunOk(client, Math(pb::THREADS, 1, 0, concurrency, 1));
+      if (!r) return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
+      rtt.push_back(r->wall_ms * 1000);
+    }
+    p50s.push_back(Percentile(rtt, 0.50));
+    p99s.push_back(Percentile(rtt, 0.99));
+    fmt::print(stderr, "round trips run {}: p50 {:.0f} us, p99 {:.0f} us\n", i + 1, p50s.back(),
+               p99s.back());
+  }
+
+  nlohmann::json out = {
+      {"benchmark", "dispatch"},
+      {"machine", {{"cores", Cores()}, {"host", HostName()}}},
+      {"runs", runs},
+      {"throughput",
+       {{"tasks", tasks},
+        {"model", "threads"},
+        {"workers", 1},
+        {"tasks_per_s_median", std::round(Median(rates))},
+        {"tasks_per_s_runs", rates}}},
+      {"round_trip_us",
+       {{"jobs", roundtrips}, {"p50_median", Median(p50s)}, {"p99_median", Median(p99s)}}},
+  };
+
+  if (!skip_math) {
+    std::vector<double> one, two;
+    for (int i = 0; i < std::min(runs, 3); ++i) {
+      for (auto [workers, into] : {std::pair{1u, &one}, std::pair{2u, &two}}) {
+        auto r = RunOk(client, Math(pb::SYNC, 20, 2'000'000, 0, workers));
+        if (!r) return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
+        into->push_back(r->wall_ms);
+        fmt::print(stderr, "math sync on {} worker(s): {:.0f} ms\n", workers, r->wall_ms);
+      }
+    }
+    out["math_sync_20x2M"] = {{"one_worker_ms_median", Median(one)},
+                              {"two_workers_ms_median", Median(two)},
+                              {"speedup", Median(one) / Median(two)}};
+  }
+  fmt::print("{}\n", out.dump());
+  return 0;
+}
+
+}  // namespace
+}  // namespace fanout::bench
+
+int main(int argc, char** argv) { return fanout::bench::Main(argc, argv); }
