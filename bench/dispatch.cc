@@ -97,19 +97,26 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "throughput run {}: {:.0f} tasks/s\n", i + 1, rates.back());
   }
 
-  std::vector<double> p50s, p99s;
-  for (int i = 0; i < runs; ++i) {
-    std::vector<double> rtt;
-    for (uint32_t k = 0; k < roundtrips; ++k) {
-      auto r = RunOk(client, Math(pb::THREADS, 1, 0, concurrency, 1));
-      if (!r) return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
-      rtt.push_back(r->wall_ms * 1000);
+  // One-task jobs, one after another, under each model.
+  nlohmann::json round_trips = nlohmann::json::object();
+  for (pb::Model model : {pb::SYNC, pb::THREADS, pb::ASYNC}) {
+    std::vector<double> p50s, p99s;
+    for (int i = 0; i < runs; ++i) {
+      std::vector<double> rtt;
+      for (uint32_t k = 0; k < roundtrips; ++k) {
+        auto r = RunOk(client, Math(model, 1, 0, concurrency, 1));
+        if (!r) return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
+        rtt.push_back(r->wall_ms * 1000);
+      }
+      p50s.push_back(Percentile(rtt, 0.50));
+      p99s.push_back(Percentile(rtt, 0.99));
+      fmt::print(stderr, "round trips under {}, run {}: p50 {:.0f} us, p99 {:.0f} us\n",
+                 ModelName(model), i + 1, p50s.back(), p99s.back());
     }
-    p50s.push_back(Percentile(rtt, 0.50));
-    p99s.push_back(Percentile(rtt, 0.99));
-    fmt::print(stderr, "round trips run {}: p50 {:.0f} us, p99 {:.0f} us\n", i + 1, p50s.back(),
-               p99s.back());
+    round_trips[ModelName(model)] = {{"p50_median", std::round(Median(p50s))},
+                                     {"p99_median", std::round(Median(p99s))}};
   }
+  round_trips["jobs_per_run"] = roundtrips;
 
   nlohmann::json out = {
       {"benchmark", "dispatch"},
@@ -118,11 +125,11 @@ int Main(int argc, char** argv) {
       {"throughput",
        {{"tasks", tasks},
         {"model", "threads"},
+        {"concurrency", concurrency},
         {"workers", 1},
         {"tasks_per_s_median", std::round(Median(rates))},
         {"tasks_per_s_runs", rates}}},
-      {"round_trip_us",
-       {{"jobs", roundtrips}, {"p50_median", Median(p50s)}, {"p99_median", Median(p99s)}}},
+      {"round_trip_us", round_trips},
   };
 
   if (!skip_math) {

@@ -21,14 +21,21 @@ std::optional<pb::Envelope> JobClient::Receive(Duration timeout, int cancel_fd, 
   const TimePoint deadline = Now() + timeout;
   Message msg;
   while (true) {
+    if (!received_.empty()) {
+      pb::Envelope env = std::move(received_.front());
+      received_.pop_front();
+      return env;
+    }
     if (RecvMessage(socket_, msg)) {
-      if (msg.size() != 1) continue;
-      Result<pb::Envelope> env = Decode(msg.frames[0]);
-      if (!env) {
-        spdlog::warn("dropped a frame from the coordinator: {}", env.error().message);
-        continue;
+      for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
+        Result<pb::Envelope> env = Decode(frame);
+        if (!env) {
+          spdlog::warn("dropped a frame from the coordinator: {}", env.error().message);
+          continue;
+        }
+        received_.push_back(std::move(*env));
       }
-      return std::move(*env);
+      continue;
     }
     const TimePoint now = Now();
     if (now >= deadline) return std::nullopt;

@@ -9,6 +9,7 @@
 //   if (!report && report.error().code == Error::Code::kUnavailable) exit(3);
 #pragma once
 
+#include <deque>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -78,6 +79,7 @@ class JobClient {
   ClientOptions options_;
   zmq::context_t ctx_{1};
   zmq::socket_t socket_;
+  std::deque<pb::Envelope> received_;  // the rest of a batch already read
 };
 
 }  // namespace fanout::client

@@ -91,6 +91,27 @@ bool SendTo(zmq::socket_t& router, std::string_view peer, const pb::Envelope& en
   }
 }
 
+bool SendBatch(zmq::socket_t& socket, std::string_view peer, std::span<zmq::message_t> frames) {
+  if (frames.empty()) return true;
+  MarkSent();
+  try {
+    if (!peer.empty()) {
+      zmq::message_t id(peer.data(), peer.size());
+      if (!socket.send(id, zmq::send_flags::dontwait | zmq::send_flags::sndmore)) return false;
+    }
+    // Once the first frame is queued, ZeroMQ takes the rest of the message.
+    for (size_t i = 0; i < frames.size(); ++i) {
+      const bool last = i + 1 == frames.size();
+      auto flags =
+          zmq::send_flags::dontwait | (last ? zmq::send_flags::none : zmq::send_flags::sndmore);
+      if (!socket.send(frames[i], flags)) return false;
+    }
+    return true;
+  } catch (const zmq::error_t&) {
+    return false;  // EHOSTUNREACH: the peer has gone
+  }
+}
+
 bool RecvMessage(zmq::socket_t& socket, Message& out) {
   out.frames.clear();
   try {
@@ -123,8 +144,10 @@ bool SendParts(zmq::socket_t& socket, std::initializer_list<zmq::const_buffer> f
   }
 }
 
-const zmq::message_t* RouterPayload(const Message& msg) {
-  return msg.size() == 2 ? &msg.frames[1] : nullptr;
+std::span<const zmq::message_t> Payloads(const Message& msg, bool from_router) {
+  std::span<const zmq::message_t> all(msg.frames);
+  if (!from_router) return all;
+  return all.empty() ? all : all.subspan(1);
 }
 
 std::string PeerName(const zmq::message_t& identity) {

@@ -8,6 +8,7 @@
 
 #include <initializer_list>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,6 +33,17 @@ bool SendFrame(zmq::socket_t& socket, zmq::message_t& frame);
 // or its queue is full.
 bool SendTo(zmq::socket_t& router, std::string_view peer, const pb::Envelope& env);
 
+// Batching: one ZeroMQ message may carry several envelopes, one per frame
+// (after the routing frame on a ROUTER). Receivers handle every frame in
+// order; a hot path then pays one wake-up and one syscall per batch, not per
+// envelope. kMaxBatch bounds a message's size.
+inline constexpr size_t kMaxBatch = 256;
+
+// Sends `frames` (encoded envelopes, at most kMaxBatch) as one message, to
+// `peer` through a ROUTER, or on a DEALER when `peer` is empty. All or
+// nothing: false when the peer is gone or its queue is full.
+bool SendBatch(zmq::socket_t& socket, std::string_view peer, std::span<zmq::message_t> frames);
+
 // One whole message read from a socket: every frame of it.
 struct Message {
   std::vector<zmq::message_t> frames;
@@ -42,9 +54,9 @@ struct Message {
 // `out` is reused, so a hot loop does not allocate the vector every time.
 bool RecvMessage(zmq::socket_t& socket, Message& out);
 
-// A well-formed ROUTER message is [peer][payload]. Returns the payload frame,
-// or nullptr for anything else (the caller logs and answers).
-const zmq::message_t* RouterPayload(const Message& msg);
+// The envelope frames of a message: all of it from a DEALER, all but the
+// routing frame from a ROUTER (empty when there is nothing after it).
+std::span<const zmq::message_t> Payloads(const Message& msg, bool from_router);
 
 std::string PeerName(const zmq::message_t& identity);
 

@@ -6,6 +6,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <span>
+#include <string_view>
+#include <unordered_map>
 
 #include "common/transport.h"
 
@@ -29,34 +32,42 @@ Status WriteReadyFile(const std::string& path, const std::string& workers,
   return {};
 }
 
-// Decodes one ROUTER message and hands it to `handle`; answers garbage with
-// an Error so a confused peer learns why it is ignored.
+// Decodes the envelopes of one ROUTER message and hands each to `handle`;
+// answers garbage with an Error so a confused peer learns why it is ignored.
 template <typename Handle>
 void Receive(zmq::socket_t& router, Message& msg, const char* side, Handle&& handle) {
-  const zmq::message_t* payload = RouterPayload(msg);
-  const std::string peer = msg.size() > 0 ? PeerName(msg.frames[0]) : std::string();
-  if (payload == nullptr) {
-    spdlog::warn("{} {}: dropped a message of {} frames (expected 1)", side, PrintablePeer(peer),
-                 msg.size() - 1);
-    return;
+  const std::string peer = PeerName(msg.frames[0]);
+  std::span<const zmq::message_t> payloads = Payloads(msg, /*from_router=*/true);
+  if (payloads.empty()) {
+    spdlog::warn("{} {}: dropped an empty message", side, PrintablePeer(peer));
   }
-  Result<pb::Envelope> env = Decode(*payload);
-  if (!env) {
-    spdlog::warn("{} {}: dropped a frame: {}", side, PrintablePeer(peer), env.error().message);
-    pb::Envelope reply = NewEnvelope();
-    reply.mutable_error()->set_code(pb::Error::BAD_FRAME);
-    reply.mutable_error()->set_message(env.error().message);
-    SendTo(router, peer, reply);
-    return;
+  for (const zmq::message_t& payload : payloads) {
+    Result<pb::Envelope> env = Decode(payload);
+    if (!env) {
+      spdlog::warn("{} {}: dropped a frame: {}", side, PrintablePeer(peer), env.error().message);
+      pb::Envelope reply = NewEnvelope();
+      reply.mutable_error()->set_code(pb::Error::BAD_FRAME);
+      reply.mutable_error()->set_message(env.error().message);
+      SendTo(router, peer, reply);
+      continue;
+    }
+    handle(peer, *env);
   }
-  handle(peer, *env);
 }
 
+// Sends what the scheduler queued, one batch per peer in queued order.
 void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, const char* side) {
-  for (const Outgoing& out : box) {
-    if (!SendTo(router, out.peer, out.envelope)) {
-      spdlog::debug("{} {} is gone: '{}' not delivered", side, PrintablePeer(out.peer),
-                    BodyName(out.envelope));
+  std::unordered_map<std::string_view, std::vector<zmq::message_t>> batches;
+  for (const Outgoing& out : box) batches[out.peer].push_back(Encode(out.envelope));
+  for (auto& [peer, frames] : batches) {
+    std::span<zmq::message_t> all(frames);
+    for (size_t at = 0; at < all.size(); at += kMaxBatch) {
+      std::span<zmq::message_t> batch = all.subspan(at, std::min(kMaxBatch, all.size() - at));
+      if (!SendBatch(router, peer, batch)) {
+        spdlog::debug("{} {} is gone: {} messages not delivered", side, PrintablePeer(peer),
+                      batch.size());
+        break;
+      }
     }
   }
   box.clear();

@@ -51,10 +51,14 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::Submit(pb::Task task) {
-  {
-    MutexLock lock(mu_);
-    queue_.push_back(std::move(task));
-  }
+  MutexLock lock(mu_);
+  queue_.push_back(std::move(task));
+  WakeOneLocked();
+}
+
+void ThreadPool::WakeOneLocked() {
+  if (idle_ == 0 || waking_ || queue_.empty()) return;
+  waking_ = true;
   ready_.NotifyOne();
 }
 
@@ -64,10 +68,16 @@ void ThreadPool::Run(uint32_t lane) {
     pb::Task task;
     {
       MutexLock lock(mu_);
-      while (!stopping_ && queue_.empty()) ready_.Wait(mu_);
+      while (!stopping_ && queue_.empty()) {
+        ++idle_;
+        ready_.Wait(mu_);
+        --idle_;
+        waking_ = false;  // whoever was woken is up (or this was spurious)
+      }
       if (stopping_) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      WakeOneLocked();
     }
     pb::Result result;
     const int64_t started = UnixMicros();

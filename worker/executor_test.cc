@@ -106,6 +106,27 @@ TEST(ThreadPoolTest, RunsTasksInParallelOnDistinctLanes) {
   EXPECT_EQ(overlap.max, 4);
 }
 
+// Wake-ups are chained (one thread wakes the next): every thread must still
+// be reached, for tasks that arrive in one burst and for ones that trickle in.
+TEST(ThreadPoolTest, EveryThreadWakesForBurstsAndTrickles) {
+  constexpr int kThreads = 16;
+  ResultCollector results;
+  std::atomic<int> arrived{0};
+  ThreadPool pool(results.env(), kThreads, [&](const pb::Task&, pb::Result& r) {
+    ++arrived;
+    const TimePoint give_up = Now() + seconds(10);
+    while (arrived % kThreads != 0 && Now() < give_up) std::this_thread::yield();
+    r.set_ok(arrived % kThreads == 0);
+  });
+  for (uint32_t i = 1; i <= kThreads; ++i) pool.Submit(MakeTask(i));
+  for (const auto& r : results.Take(kThreads)) EXPECT_TRUE(r.ok()) << "burst: a thread slept";
+  for (uint32_t i = 1; i <= kThreads; ++i) {
+    pool.Submit(MakeTask(i));
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  for (const auto& r : results.Take(kThreads)) EXPECT_TRUE(r.ok()) << "trickle: a thread slept";
+}
+
 TEST(ThreadPoolTest, PoolOfOneRunsOneTaskAtATime) {
   ResultCollector results;
   Overlap overlap;

@@ -216,7 +216,7 @@ void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
 
 void Worker::ForwardResults(TimePoint now) {
   Message msg;
-  for (int i = 0; i < kBatch && RecvMessage(results_, msg); ++i) {
+  for (size_t i = 0; i < kMaxBatch && RecvMessage(results_, msg); ++i) {
     // Our own executor threads send [job][index][envelope].
     if (msg.size() != 3 || msg.frames[1].size() != sizeof(uint32_t)) continue;
     std::pair<std::string, uint32_t> key{PeerName(msg.frames[0]), 0};
@@ -227,20 +227,24 @@ void Worker::ForwardResults(TimePoint now) {
       jobs_.erase(run);
     }
     --running_;
-    if (dealer_ && SendFrame(*dealer_, msg.frames[2])) {
-      held_.erase(key);
-    } else {
-      unsent_.emplace_back(std::move(key), std::move(msg.frames[2]));
-    }
+    unsent_.push_back({std::move(key), std::move(msg.frames[2])});
   }
+  FlushUnsent();
 }
 
+// Sends results in batches, oldest first, while the connection's queue takes
+// them; what is left waits for the next call or the next reconnect.
 void Worker::FlushUnsent() {
+  std::vector<zmq::message_t> frames;
   while (dealer_ && !unsent_.empty()) {
-    auto& [key, frame] = unsent_.front();
-    if (!SendFrame(*dealer_, frame)) return;
-    held_.erase(key);
-    unsent_.pop_front();
+    const size_t n = std::min(kMaxBatch, unsent_.size());
+    frames.clear();
+    for (size_t i = 0; i < n; ++i) frames.emplace_back().copy(unsent_[i].second);
+    if (!SendBatch(*dealer_, {}, frames)) return;
+    for (size_t i = 0; i < n; ++i) {
+      held_.erase(unsent_.front().first);
+      unsent_.pop_front();
+    }
   }
 }
 
@@ -301,16 +305,14 @@ int Worker::Run() {
     if (dealer_ && (items.size() > 2 && items[2].revents & ZMQ_POLLIN)) {
       Message msg;
       for (int i = 0; i < kBatch && dealer_ && RecvMessage(*dealer_, msg); ++i) {
-        if (msg.size() != 1) {
-          spdlog::warn("dropped a {}-frame message from the coordinator", msg.size());
-          continue;
+        for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
+          Result<pb::Envelope> env = Decode(frame);
+          if (!env) {
+            spdlog::warn("dropped a frame from the coordinator: {}", env.error().message);
+            continue;
+          }
+          OnCoordinator(*env, now);
         }
-        Result<pb::Envelope> env = Decode(msg.frames[0]);
-        if (!env) {
-          spdlog::warn("dropped a frame from the coordinator: {}", env.error().message);
-          continue;
-        }
-        OnCoordinator(*env, now);
       }
     }
     ForwardResults(now);
