@@ -14,6 +14,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <thread>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -54,6 +55,37 @@ Result<client::JobReport> RunOk(client::JobClient& client, const pb::JobSpec& sp
     return Internal("{} of {} tasks failed", spec.count() - report->done.ok(), spec.count());
   }
   return report;
+}
+
+// The floor under any task's round trip: one bare ZeroMQ request and reply
+// over loopback TCP between two threads (a task crosses two such round
+// trips: client-coordinator and coordinator-worker). p50 in microseconds.
+double BareZeroMqRoundTrip(uint32_t count) {
+  zmq::context_t server_ctx(1), client_ctx(1);
+  zmq::socket_t router(server_ctx, zmq::socket_type::router);
+  router.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = router.get(zmq::sockopt::last_endpoint);
+  std::thread echo([&] {
+    for (uint32_t i = 0; i < count; ++i) {
+      zmq::message_t id, body;
+      (void)router.recv(id);
+      (void)router.recv(body);
+      router.send(id, zmq::send_flags::sndmore);
+      router.send(body, zmq::send_flags::none);
+    }
+  });
+  zmq::socket_t dealer(client_ctx, zmq::socket_type::dealer);
+  dealer.connect(endpoint);
+  std::vector<double> rtt;
+  for (uint32_t i = 0; i < count; ++i) {
+    const TimePoint sent = Now();
+    dealer.send(zmq::str_buffer("ping"), zmq::send_flags::none);
+    zmq::message_t reply;
+    (void)dealer.recv(reply);
+    rtt.push_back(ToMillis(Now() - sent) * 1000);
+  }
+  echo.join();
+  return Percentile(rtt, 0.5);
 }
 
 std::string FanoutNextToUs() {
@@ -120,6 +152,9 @@ int Main(int argc, char** argv) {
                                      {"p99_median", std::round(Median(p99s))}};
   }
   round_trips["jobs_per_run"] = roundtrips;
+  std::vector<double> floors;
+  for (int i = 0; i < runs; ++i) floors.push_back(BareZeroMqRoundTrip(roundtrips));
+  round_trips["bare_zeromq_p50_median"] = std::round(Median(floors));
 
   nlohmann::json out = {
       {"benchmark", "dispatch"},
