@@ -14,8 +14,8 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 #include <vector>
 
 #include "client/job_client.h"
@@ -100,7 +100,8 @@ int Main(int argc, char** argv) {
   bool skip_math = false;
   app.add_option("--tasks", tasks, "tiny tasks in the throughput job")->capture_default_str();
   app.add_option("--roundtrips", roundtrips, "one-task jobs timed")->capture_default_str();
-  app.add_option("--concurrency", concurrency, "threads in the worker's pool (0: its default, cores + 4)")
+  app.add_option("--concurrency", concurrency,
+                 "threads in the worker's pool (0: its default, cores + 4)")
       ->capture_default_str();
   app.add_option("--runs", runs, "repetitions; figures are medians")->capture_default_str();
   app.add_flag("--skip-math", skip_math, "skip the math scaling runs");
