@@ -22,8 +22,8 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
 
   const Command commands[] = {
-      AddCoordinator(app, global), AddWorker(app, global), AddSubmit(app, global),
-      AddStatus(app, global),      AddDemo(app, global),
+      AddCoordinator(app, global), AddWorker(app, global),  AddSubmit(app, global),
+      AddStatus(app, global),      AddPokedex(app, global), AddDemo(app, global),
   };
 
   try {

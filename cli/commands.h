@@ -31,6 +31,7 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global);
 Command AddSubmit(CLI::App& app, const GlobalFlags& global);
 Command AddStatus(CLI::App& app, const GlobalFlags& global);
 Command AddDemo(CLI::App& app, const GlobalFlags& global);
+Command AddPokedex(CLI::App& app, const GlobalFlags& global);
 
 int Main(int argc, char** argv);
 

@@ -3,13 +3,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <span>
 #include <string_view>
 #include <unordered_map>
 
+#include "common/ready_file.h"
 #include "common/transport.h"
 
 namespace fanout::coordinator {
@@ -18,19 +17,6 @@ namespace {
 // How many messages one socket may deliver before the loop looks at the
 // others, so a flood on one side cannot starve the other.
 constexpr int kBatch = 512;
-
-Status WriteReadyFile(const std::string& path, const std::string& workers,
-                      const std::string& clients) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    out << nlohmann::json{{"workers", workers}, {"clients", clients}, {"pid", getpid()}}.dump()
-        << "\n";
-    if (!out) return Internal("cannot write {}", tmp);
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) return Internal("cannot rename {}", tmp);
-  return {};
-}
 
 // Decodes the envelopes of one ROUTER message and hands each to `handle`;
 // answers garbage with an Error so a confused peer learns why it is ignored.
@@ -97,7 +83,10 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
     }
   }
   if (!options.ready_file.empty()) {
-    if (Status s = WriteReadyFile(options.ready_file, *workers_at, *clients_at); !s) {
+    if (Status s =
+            WriteReadyFile(options.ready_file,
+                           {{"workers", *workers_at}, {"clients", *clients_at}, {"pid", getpid()}});
+        !s) {
       spdlog::error("{}", s.error().message);
       return 1;
     }
