@@ -16,12 +16,28 @@ std::string MathStart(const pb::JobSpec& spec, uint32_t index) {
   return client::PythonFloat(x);
 }
 
+// The article's page label: the Pokédex number on two digits ("01"), or
+// the URL for a job from a list of URLs.
+std::string PageLabel(const pb::JobSpec& spec, uint32_t index) {
+  const pb::WebJob& web = spec.web();
+  if (web.urls_size() > 0) return web.urls(static_cast<int>(index - 1));
+  return fmt::format("{:02}", web.start() + index - 1);
+}
+
+bool IsPokedex(const pb::JobSpec& spec) {
+  return spec.web().urls_size() == 0 &&
+         spec.web().url_template().find("pokedex") != std::string::npos;
+}
+
 }  // namespace
 
 std::string StartLine(const pb::JobSpec& spec, uint32_t index) {
   switch (spec.kind_case()) {
     case pb::JobSpec::kMath:
       return fmt::format("Doing math, starting_number={}...", MathStart(spec, index));
+    case pb::JobSpec::kWeb:
+      return fmt::format("Downloading {}{}...", IsPokedex(spec) ? "Pokémon " : "",
+                         PageLabel(spec, index));
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }
@@ -36,6 +52,9 @@ std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task) {
         return fmt::format("Done with math, starting_number={}.", MathStart(spec, task.index));
       return fmt::format("Math failed, starting_number={}: {}", MathStart(spec, task.index),
                          r.error());
+    case pb::JobSpec::kWeb:
+      if (r.ok()) return fmt::format("Retrieved {}={}", PageLabel(spec, task.index), r.text());
+      return fmt::format("Failed {}: {}", PageLabel(spec, task.index), r.error());
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }

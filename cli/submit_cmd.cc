@@ -1,7 +1,13 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
 #include <memory>
+#include <vector>
 
 #include "cli/commands.h"
 #include "cli/printer.h"
@@ -24,12 +30,41 @@ struct SubmitFlags {
   int connect_timeout_ms = 3000;
   bool json = false;
   bool quiet = false;
-  // math
+  // math and web
   double start = 1;
+  // math
   int64_t iterations = 2'000'000;
+  // web
+  std::string url_template = "https://pokemondb.net/pokedex/{n}";
+  std::string urls_file;
+  uint32_t timeout_ms = 10'000;
+  uint32_t retries = 2;
+  uint64_t max_body_bytes = 8 << 20;
+  bool count_given = false;
 };
 
-pb::JobSpec BuildSpec(const SubmitFlags& f) {
+// One URL a line; blank lines and lines starting with # are skipped.
+Result<std::vector<std::string>> ReadUrls(const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path);
+    if (!file) return InvalidArgument("cannot read {}: {}", path, std::strerror(errno));
+    in = &file;
+  }
+  std::vector<std::string> urls;
+  std::string line;
+  while (std::getline(*in, line)) {
+    const size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string::npos || line[first] == '#') continue;
+    const size_t last = line.find_last_not_of(" \t\r");
+    urls.push_back(line.substr(first, last - first + 1));
+  }
+  if (urls.empty()) return InvalidArgument("no URLs in {}", path == "-" ? "stdin" : path);
+  return urls;
+}
+
+Result<pb::JobSpec> BuildSpec(const SubmitFlags& f) {
   pb::JobSpec spec;
   spec.set_model(*ParseModel(f.model));
   spec.set_count(f.count);
@@ -39,6 +74,26 @@ pb::JobSpec BuildSpec(const SubmitFlags& f) {
   if (f.kind == "math") {
     spec.mutable_math()->set_start(f.start);
     spec.mutable_math()->set_iterations(static_cast<uint64_t>(f.iterations));
+  } else if (f.kind == "web") {
+    pb::WebJob* web = spec.mutable_web();
+    if (!f.urls_file.empty()) {
+      Result<std::vector<std::string>> urls = ReadUrls(f.urls_file);
+      if (!urls) return urls.error();
+      if (f.count_given && f.count != urls->size()) {
+        return InvalidArgument("--count {} but {} URLs in {}", f.count, urls->size(), f.urls_file);
+      }
+      for (std::string& url : *urls) web->add_urls(std::move(url));
+      spec.set_count(static_cast<uint32_t>(web->urls_size()));
+    } else {
+      if (f.start != std::floor(f.start)) {
+        return InvalidArgument("--start must be a whole page number for web jobs");
+      }
+      web->set_url_template(f.url_template);
+      web->set_start(static_cast<int64_t>(f.start));
+    }
+    web->set_timeout_ms(f.timeout_ms);
+    web->set_retries(f.retries);
+    web->set_max_body_bytes(f.max_body_bytes);
   }
   return spec;
 }
@@ -58,7 +113,12 @@ int RunSubmit(const SubmitFlags& flags, const GlobalFlags& global) {
                        .progress = !flags.quiet && isatty(fileno(stderr)) ? stderr : nullptr});
   client::JobClient client(
       {.endpoint = flags.coordinator, .connect_timeout = milliseconds(flags.connect_timeout_ms)});
-  Result<client::JobReport> report = client.Run(BuildSpec(flags), printer, signals->fd());
+  Result<pb::JobSpec> spec = BuildSpec(flags);
+  if (!spec) {
+    fmt::print(stderr, "fanout submit: {}\n", spec.error().message);
+    return kExitUsage;
+  }
+  Result<client::JobReport> report = client.Run(*spec, printer, signals->fd());
   if (!report) {
     fmt::print(stderr, "fanout submit: {}\n", report.error().message);
     switch (report.error().code) {
@@ -86,16 +146,18 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
   CLI::App* cmd = app.add_subcommand(
       "submit", "Submit a job, print its live log and results; exit 0 if every task succeeded");
   auto f = std::make_shared<SubmitFlags>();
-  cmd->add_option("kind", f->kind, "the job: math")->required()->check(CLI::IsMember({"math"}));
+  cmd->add_option("kind", f->kind, "the job: math or web")
+      ->required()
+      ->check(CLI::IsMember({"math", "web"}));
   cmd->add_option("--coordinator", f->coordinator, "the coordinator's clients endpoint")
       ->envname("FANOUT_SUBMIT_TO")
       ->capture_default_str();
   cmd->add_option("--model", f->model, "how each worker runs tasks: sync, threads or async")
       ->check(CLI::IsMember({"sync", "threads", "async"}))
       ->capture_default_str();
-  cmd->add_option("--count", f->count, "number of tasks")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+  CLI::Option* count = cmd->add_option("--count", f->count, "number of tasks")
+                           ->check(CLI::PositiveNumber)
+                           ->capture_default_str();
   cmd->add_option("--concurrency", f->concurrency,
                   "tasks in flight per worker for threads and async (0: worker's default)")
       ->capture_default_str();
@@ -110,14 +172,33 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON summary on the last line of stdout");
   cmd->add_flag("-q,--quiet", f->quiet, "no live log, no table");
-  CLI::Option_group* math = cmd->add_option_group("math", "math jobs");
-  math->add_option("--start", f->start,
-                   "starting number of the first task; task i starts at start + i - 1")
+  cmd->add_option("--start", f->start,
+                  "math: starting number of task 1; web: its page number (task i: start + i - 1)")
       ->capture_default_str();
+  CLI::Option_group* math = cmd->add_option_group("math", "math jobs");
   math->add_option("--iterations", f->iterations, "loop iterations per task")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  return {cmd, [f, &global] { return RunSubmit(*f, global); }};
+  CLI::Option_group* web = cmd->add_option_group("web", "web jobs: the value is each page's <h1>");
+  CLI::Option* url_template =
+      web->add_option("--url-template", f->url_template, "page URL; {n} is the page number")
+          ->capture_default_str();
+  web->add_option("--urls-file", f->urls_file,
+                  "fetch the URLs in FILE instead (one a line; - is stdin)")
+      ->excludes(url_template);
+  web->add_option("--timeout-ms", f->timeout_ms, "per try of a page, redirects included")
+      ->check(CLI::Range(1, 600'000))
+      ->capture_default_str();
+  web->add_option("--retries", f->retries, "more tries after a 5xx, a 429 or a network error")
+      ->check(CLI::Range(0, 20))
+      ->capture_default_str();
+  web->add_option("--max-body-bytes", f->max_body_bytes, "a bigger page is a failed task")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  return {cmd, [f, count, &global] {
+            f->count_given = count->count() > 0;
+            return RunSubmit(*f, global);
+          }};
 }
 
 }  // namespace fanout::cli

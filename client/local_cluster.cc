@@ -87,6 +87,30 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options
   return cluster;
 }
 
+Result<std::unique_ptr<LocalSite>> LocalSite::Start(std::string binary,
+                                                    std::vector<std::string> flags,
+                                                    Duration timeout) {
+  if (binary.empty()) binary = SelfExecutable();
+  Result<std::string> dir = MakeTempDir("fanout-site");
+  if (!dir) return dir.error();
+  const std::string ready = *dir + "/pokedex.ready";
+  std::vector<std::string> argv = {binary,   "--log-level", "warn",         "pokedex",
+                                   "--port", "0",           "--ready-file", ready};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  Subprocess::Options io;
+  io.stderr_path = *dir + "/pokedex.log";
+  Result<Subprocess> process = Subprocess::Spawn(argv, io);
+  if (!process) return process.error();
+  Result<std::string> text = WaitForFile(ready, *process, timeout);
+  if (!text) return text.error();
+  try {
+    const std::string url = nlohmann::json::parse(*text).at("url").get<std::string>();
+    return std::unique_ptr<LocalSite>(new LocalSite(std::move(*process), url, io.stderr_path));
+  } catch (const nlohmann::json::exception& e) {
+    return Internal("bad ready file {}: {}", ready, e.what());
+  }
+}
+
 Status LocalCluster::AddWorker() {
   const std::string name = fmt::format("worker-{}", next_worker_++);
   std::vector<std::string> argv = {options_.binary,

@@ -60,6 +60,28 @@ class LocalCluster {
   int next_worker_ = 1;
 };
 
+// LocalSite: `fanout pokedex` on a free loopback port, for the demo, the
+// benchmarks and the tests; killed when destroyed.
+//
+//   auto site = LocalSite::Start(binary, {"--latency-ms", "100"});
+//   std::string url = (*site)->url() + "/pokedex/{n}";
+class LocalSite {
+ public:
+  static Result<std::unique_ptr<LocalSite>> Start(std::string binary,
+                                                  std::vector<std::string> flags,
+                                                  Duration timeout = milliseconds(15000));
+  const std::string& url() const { return url_; }  // "http://127.0.0.1:40123"
+  Subprocess& process() { return process_; }
+  const std::string& log_path() const { return log_; }
+
+ private:
+  LocalSite(Subprocess process, std::string url, std::string log)
+      : process_(std::move(process)), url_(std::move(url)), log_(std::move(log)) {}
+  Subprocess process_;
+  std::string url_;
+  std::string log_;
+};
+
 // Makes a fresh directory under $TMPDIR (or /tmp): "fanout-XXXXXX".
 Result<std::string> MakeTempDir(const std::string& prefix);
 

@@ -99,6 +99,8 @@ std::string_view KindName(const pb::JobSpec& spec) {
   switch (spec.kind_case()) {
     case pb::JobSpec::kMath:
       return "math";
+    case pb::JobSpec::kWeb:
+      return "web";
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "common/codec.h"
 #include "common/result.h"
@@ -14,6 +15,12 @@ inline constexpr uint32_t kMaxTasksPerJob = 10'000'000;
 inline constexpr uint32_t kMaxConcurrency = 10'000;
 inline constexpr uint32_t kMaxAttempts = 100;
 inline constexpr uint64_t kMaxMathIterations = 10'000'000'000;
+inline constexpr uint32_t kMaxUrlBytes = 8192;
+inline constexpr uint32_t kMaxRetries = 20;
+inline constexpr uint32_t kMaxTimeoutMs = 600'000;
+
+// The URL of page `number` from a template: every "{n}" replaced.
+std::string ExpandTemplate(const std::string& url_template, int64_t number);
 
 // OK, or a one-line reason the job cannot run ("count must be ...").
 Status ValidateSpec(const pb::JobSpec& spec);

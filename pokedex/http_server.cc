@@ -37,18 +37,30 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 
 std::string_view Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 301: return "Moved Permanently";
-    case 400: return "Bad Request";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 413: return "Content Too Large";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
+    case 200:
+      return "OK";
+    case 301:
+      return "Moved Permanently";
+    case 400:
+      return "Bad Request";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 413:
+      return "Content Too Large";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Unknown";
   }
 }
 
@@ -129,15 +141,15 @@ struct HttpServer::Conn {
   std::string in;
   std::string out;
   size_t written = 0;
-  bool busy = false;       // a request is being answered (maybe delayed)
+  bool busy = false;  // a request is being answered (maybe delayed)
   bool close_after = false;
-  uint64_t serial = 0;     // of the request being answered
+  uint64_t serial = 0;  // of the request being answered
   HttpRequest request;
   HttpResponse response;
 };
 
 Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, int port,
-                                                      HttpHandler handler) {
+                                                       HttpHandler handler) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(static_cast<uint16_t>(port));
@@ -159,7 +171,9 @@ Result<std::unique_ptr<HttpServer>> HttpServer::Listen(const std::string& host, 
 }
 
 HttpServer::HttpServer(int listen_fd, int port, HttpHandler handler)
-    : listen_fd_(listen_fd), epoll_fd_(epoll_create1(EPOLL_CLOEXEC)), port_(port),
+    : listen_fd_(listen_fd),
+      epoll_fd_(epoll_create1(EPOLL_CLOEXEC)),
+      port_(port),
       handler_(std::move(handler)) {
   epoll_event ev{.events = EPOLLIN, .data = {.u64 = kListenId}};
   epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, listen_fd_, &ev);
@@ -276,8 +290,8 @@ void HttpServer::Advance(Conn& conn) {
 
 void HttpServer::Flush(Conn& conn) {
   while (conn.written < conn.out.size()) {
-    const ssize_t sent = send(conn.fd, conn.out.data() + conn.written,
-                              conn.out.size() - conn.written, MSG_NOSIGNAL);
+    const ssize_t sent =
+        send(conn.fd, conn.out.data() + conn.written, conn.out.size() - conn.written, MSG_NOSIGNAL);
     if (sent > 0) {
       conn.written += static_cast<size_t>(sent);
       continue;

@@ -26,9 +26,10 @@ int RunPokedex(const PokedexOptions& options, int signal_fd) {
       return 1;
     }
   }
-  spdlog::info("pokedex serving {} pages on {} (latency {:.0f} ms +- {:.0f}, fail rate {}, seed {})",
-               Pokedex().size(), url, ToMillis(options.site.latency),
-               ToMillis(options.site.jitter), options.site.fail_rate, options.site.seed);
+  spdlog::info(
+      "pokedex serving {} pages on {} (latency {:.0f} ms +- {:.0f}, fail rate {}, seed {})",
+      Pokedex().size(), url, ToMillis(options.site.latency), ToMillis(options.site.jitter),
+      options.site.fail_rate, options.site.seed);
   if (Status s = (*server)->Run(signal_fd); !s) {
     spdlog::error("{}", s.error().message);
     return 1;

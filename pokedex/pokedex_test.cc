@@ -114,10 +114,10 @@ TEST(HttpParseTest, RequestsWithHeadersBodiesAndKeepAlive) {
 
 TEST(HttpParseTest, MalformedRequestsAreErrors) {
   HttpRequest r;
-  for (std::string bad : {"garbage\r\n\r\n", "GET / SPDY/9\r\n\r\n", "GET nope HTTP/1.1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nno colon\r\n\r\n",
-                          "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"}) {
+  for (std::string bad :
+       {"garbage\r\n\r\n", "GET / SPDY/9\r\n\r\n", "GET nope HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nno colon\r\n\r\n", "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"}) {
     EXPECT_FALSE(ParseRequest(bad, r).ok()) << bad;
   }
   EXPECT_FALSE(ParseRequest(std::string(20000, 'a'), r).ok());  // headers never end
@@ -131,7 +131,8 @@ TEST(HttpParseTest, ResponsesCarryLengthAndNoBodyForHead) {
   EXPECT_NE(full.find("Content-Length: 5\r\n"), std::string::npos);
   EXPECT_NE(full.find("Location: /pokedex/pikachu\r\n"), std::string::npos);
   EXPECT_TRUE(full.ends_with("\r\n\r\nmoved"));
-  EXPECT_TRUE(SerializeResponse(r, false, true).ends_with("Connection: close\r\nLocation: /pokedex/pikachu\r\n\r\n"));
+  EXPECT_TRUE(SerializeResponse(r, false, true)
+                  .ends_with("Connection: close\r\nLocation: /pokedex/pikachu\r\n\r\n"));
 }
 
 }  // namespace

@@ -14,11 +14,20 @@ std::string Escape(std::string_view text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -111,8 +120,8 @@ std::string Index() {
 
 HttpResponse NotFound(std::string_view path) {
   return Html(404, fmt::format("<!DOCTYPE html>\n<html><head><title>Not found</title></head>"
-                              "<body><p>No page at {}</p></body></html>\n",
-                              Escape(path)));
+                               "<body><p>No page at {}</p></body></html>\n",
+                               Escape(path)));
 }
 
 }  // namespace

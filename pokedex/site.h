@@ -32,9 +32,9 @@ const std::vector<Pokemon>& Pokedex();
 std::string Slug(std::string_view name);
 
 struct SiteOptions {
-  Duration latency{};     // every answer but /healthz waits this long
-  Duration jitter{};      // +- uniformly
-  double fail_rate = 0;   // this share of requests answer 503
+  Duration latency{};       // every answer but /healthz waits this long
+  Duration jitter{};        // +- uniformly
+  double fail_rate = 0;     // this share of requests answer 503
   uint32_t fail_first = 0;  // the first N requests to each path answer 503
   uint64_t seed = 1;
 };

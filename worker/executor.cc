@@ -118,7 +118,8 @@ void AsyncRuntime::Submit(pb::Task task) {
 
 void AsyncRuntime::Run() {
   sink_ = std::make_unique<ResultSink>(env_.ctx, env_.results_endpoint, env_.worker_id);
-  ctx_ = std::make_unique<AsyncContext>(AsyncContext{loop_});
+  http_ = std::make_unique<CurlMulti>(loop_);
+  ctx_ = std::make_unique<AsyncContext>(AsyncContext{loop_, *http_});
   while (true) {
     {
       MutexLock lock(mu_);
@@ -130,6 +131,7 @@ void AsyncRuntime::Run() {
   // in a pool: the coordinator re-runs what a worker did not report.
   if (running_ > 0) spdlog::debug("async runtime stopping with {} tasks running", running_);
   ctx_.reset();
+  http_.reset();
   sink_.reset();
 }
 

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "worker/math.h"
+#include "worker/web.h"
 
 namespace fanout::worker {
 
@@ -12,6 +13,8 @@ void RunBlocking(const pb::Task& task, pb::Result& result) {
       result.set_number(DoMath(task.math().start(), task.math().iterations()));
       result.set_ok(true);
       return;
+    case pb::Task::kFetchPage:
+      return FetchBlocking(task.fetch_page(), result);
     case pb::Task::PAYLOAD_NOT_SET:
       break;
   }
@@ -19,10 +22,13 @@ void RunBlocking(const pb::Task& task, pb::Result& result) {
   result.set_error("task has no payload this worker knows (is the coordinator newer?)");
 }
 
-co::Task<void> RunAsync(const pb::Task& task, pb::Result& result, AsyncContext& /*ctx*/) {
+co::Task<void> RunAsync(const pb::Task& task, pb::Result& result, AsyncContext& ctx) {
+  if (task.payload_case() == pb::Task::kFetchPage) {
+    co_await FetchAsync(task.fetch_page(), result, ctx);
+    co_return;
+  }
   // Math never waits: it holds the loop for its whole run, as in asyncio.
   RunBlocking(task, result);
-  co_return;
 }
 
 }  // namespace fanout::worker

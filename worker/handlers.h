@@ -8,6 +8,7 @@
 
 #include "common/codec.h"
 #include "worker/coro.h"
+#include "worker/curl_multi.h"
 #include "worker/event_loop.h"
 
 namespace fanout::worker {
@@ -15,6 +16,7 @@ namespace fanout::worker {
 // What an async handler may wait on; owned by the async runtime's thread.
 struct AsyncContext {
   EventLoop& loop;
+  CurlMulti& http;
 };
 
 // Runs the task on the calling thread (the sync and threads models).
