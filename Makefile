@@ -27,6 +27,7 @@ demo: build
 
 bench: build
 	@$(BUILD)/bin/bench_dispatch
+	@$(BUILD)/bin/bench_web
 
 # Sanitizer reports from every process (test binaries and the coordinators
 # and workers they start) go to files; any file there fails the run.

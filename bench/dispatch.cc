@@ -18,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "client/job_client.h"
 #include "client/local_cluster.h"
 #include "common/log.h"
@@ -25,16 +26,6 @@
 
 namespace fanout::bench {
 namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
-
-double Percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
 
 pb::JobSpec Math(pb::Model model, uint32_t count, uint64_t iterations, uint32_t concurrency,
                  uint32_t workers) {
@@ -46,15 +37,6 @@ pb::JobSpec Math(pb::Model model, uint32_t count, uint64_t iterations, uint32_t 
   spec.mutable_math()->set_start(1);
   spec.mutable_math()->set_iterations(iterations);
   return spec;
-}
-
-Result<client::JobReport> RunOk(client::JobClient& client, const pb::JobSpec& spec) {
-  client::JobObserver quiet;
-  Result<client::JobReport> report = client.Run(spec, quiet);
-  if (report && report->done.ok() != spec.count()) {
-    return Internal("{} of {} tasks failed", spec.count() - report->done.ok(), spec.count());
-  }
-  return report;
 }
 
 // The floor under any task's round trip: one bare ZeroMQ request and reply
@@ -86,11 +68,6 @@ double BareZeroMqRoundTrip(uint32_t count) {
   }
   echo.join();
   return Percentile(rtt, 0.5);
-}
-
-std::string FanoutNextToUs() {
-  const std::string self = SelfExecutable();
-  return self.substr(0, self.rfind('/')) + "/fanout";
 }
 
 int Main(int argc, char** argv) {

@@ -2,6 +2,8 @@
 // called directly (blocking, and as a coroutine on an event loop), then
 // whole jobs through a real coordinator and workers.
 
+#include "worker/web.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -10,7 +12,6 @@
 #include "tests/harness.h"
 #include "worker/curl_multi.h"
 #include "worker/handlers.h"
-#include "worker/web.h"
 
 namespace fanout::testing {
 namespace {
@@ -20,9 +21,9 @@ using std::chrono::seconds;
 
 // Bulbasaur ... Raticate: pages 1-20 of ../shared/data/pokedex-151.tsv.
 const std::vector<std::string> kFirstTwenty = {
-    "Bulbasaur", "Ivysaur",  "Venusaur", "Charmander", "Charmeleon", "Charizard", "Squirtle",
-    "Wartortle", "Blastoise", "Caterpie", "Metapod",   "Butterfree", "Weedle",    "Kakuna",
-    "Beedrill",  "Pidgey",   "Pidgeotto", "Pidgeot",   "Rattata",    "Raticate"};
+    "Bulbasaur", "Ivysaur",   "Venusaur",  "Charmander", "Charmeleon", "Charizard", "Squirtle",
+    "Wartortle", "Blastoise", "Caterpie",  "Metapod",    "Butterfree", "Weedle",    "Kakuna",
+    "Beedrill",  "Pidgey",    "Pidgeotto", "Pidgeot",    "Rattata",    "Raticate"};
 
 std::unique_ptr<client::LocalSite> StartSite(std::vector<std::string> flags) {
   auto site = client::LocalSite::Start(FanoutBinary(), std::move(flags));
@@ -74,8 +75,8 @@ pb::Result AsyncOne(const pb::FetchPage& page) { return Async({page})[0]; }
 TEST(FetchPageTest, FollowsTheRedirectToTheNamedPage) {
   auto site = StartSite({});
   ASSERT_TRUE(site);
-  for (const pb::Result& r : {Blocking(Page(site->url() + "/pokedex/25")),
-                              AsyncOne(Page(site->url() + "/pokedex/25"))}) {
+  for (const pb::Result& r :
+       {Blocking(Page(site->url() + "/pokedex/25")), AsyncOne(Page(site->url() + "/pokedex/25"))}) {
     EXPECT_TRUE(r.ok()) << r.error();
     EXPECT_EQ(r.text(), "Pikachu");
   }
@@ -143,7 +144,8 @@ TEST(FetchPageTest, AsyncHoldsHundredsOfRequestsInFlightOnOneThread) {
   auto site = StartSite({"--latency-ms", "300"});
   ASSERT_TRUE(site);
   std::vector<pb::FetchPage> pages;
-  for (int i = 0; i < 300; ++i) pages.push_back(Page(site->url() + "/pokedex/pikachu?i=" + std::to_string(i)));
+  for (int i = 0; i < 300; ++i)
+    pages.push_back(Page(site->url() + "/pokedex/pikachu?i=" + std::to_string(i)));
   size_t peak = 0;
   std::vector<pb::Result> results = Async(pages, &peak);
   for (const pb::Result& r : results) EXPECT_EQ(r.text(), "Pikachu") << r.error();
@@ -154,8 +156,11 @@ TEST(FetchPageTest, AsyncHoldsHundredsOfRequestsInFlightOnOneThread) {
 
 std::vector<std::string> WebArgs(const client::LocalCluster& cluster, const std::string& url,
                                  const std::string& model) {
-  return {"submit", "web", "--coordinator", cluster.clients_endpoint(), "--url-template",
-          url + "/pokedex/{n}", "--model", model, "--json"};
+  return {"submit",         "web",
+          "--coordinator",  cluster.clients_endpoint(),
+          "--url-template", url + "/pokedex/{n}",
+          "--model",        model,
+          "--json"};
 }
 
 void ExpectFirstTwenty(const nlohmann::json& j) {
@@ -240,14 +245,14 @@ TEST(WebJobTest, PagesFromAUrlsFileWithFailuresInPlace) {
 }
 
 TEST(WebJobTest, BadWebUsageExits2WithOneLine) {
-  CommandResult r = RunFanout({"submit", "web", "--coordinator", "tcp://127.0.0.1:1",
-                               "--urls-file", "/nonexistent/urls.txt"});
+  CommandResult r = RunFanout({"submit", "web", "--coordinator", "tcp://127.0.0.1:1", "--urls-file",
+                               "/nonexistent/urls.txt"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("cannot read /nonexistent/urls.txt"), std::string::npos) << r.err;
   auto cluster = client::LocalCluster::Start(ClusterWith(1));
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
-  r = RunFanout({"submit", "web", "--coordinator", (*cluster)->clients_endpoint(),
-                 "--url-template", "http://127.0.0.1/no-number"});
+  r = RunFanout({"submit", "web", "--coordinator", (*cluster)->clients_endpoint(), "--url-template",
+                 "http://127.0.0.1/no-number"});
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.err.find("{n}"), std::string::npos) << r.err;
 }

@@ -137,7 +137,8 @@ Verdict Judge(CURL* easy, CURLcode code, const Transfer& t) {
 
 Duration RetryDelay(uint32_t attempt) {
   thread_local std::mt19937_64 rng(Seed());
-  const double base = std::min(5000.0, 100.0 * static_cast<double>(1u << std::min(attempt - 1, 6u)));
+  const double base =
+      std::min(5000.0, 100.0 * static_cast<double>(1u << std::min(attempt - 1, 6u)));
   std::uniform_real_distribution<double> jitter(0.5, 1.5);
   return std::chrono::duration_cast<Duration>(
       std::chrono::duration<double, std::milli>(base * jitter(rng)));

@@ -1,0 +1,138 @@
+// bench/web: the web job against `fanout pokedex --latency-ms 100`, where
+// a page costs 200 ms (the redirect, then the page). Prints one JSON object.
+//
+//  - the article's job: 20 pages under sync, threads and async on one worker
+//    (it measured 4.31 s, 1.77 s and 1.67 s against the real site);
+//  - 2,000 pages under async at 200 in flight per worker, on 1 and on 2
+//    workers; the floor is the latency: pages / in flight * 200 ms;
+//  - the worker's CPU time per 1,000 pages, and its peak memory per 1,000
+//    requests in flight (2,000 pages at 1,000 in flight).
+// Each figure is the median of --runs runs; ratios are to the floor.
+
+#include <CLI/CLI.hpp>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "bench/bench_util.h"
+#include "client/local_cluster.h"
+#include "common/log.h"
+
+namespace fanout::bench {
+namespace {
+
+constexpr double kPageMs = 200;  // two answers of 100 ms each
+
+pb::JobSpec Web(const std::string& site, pb::Model model, uint32_t count, uint32_t concurrency,
+                uint32_t workers) {
+  pb::JobSpec spec;
+  spec.set_model(model);
+  spec.set_count(count);
+  spec.set_concurrency(concurrency);
+  spec.set_max_workers(workers);
+  pb::WebJob* web = spec.mutable_web();
+  web->set_url_template(site + "/pokedex/{n}");
+  web->set_start(1);
+  web->set_retries(2);
+  web->set_timeout_ms(30'000);
+  return spec;
+}
+
+int Main(int argc, char** argv) {
+  CLI::App app("bench/web: page fetches under each model against a local site (JSON)");
+  int runs = 5;
+  uint32_t pages = 2000, concurrency = 200;
+  app.add_option("--runs", runs, "repetitions; figures are medians")->capture_default_str();
+  app.add_option("--pages", pages, "pages in the large job")->capture_default_str();
+  app.add_option("--concurrency", concurrency, "requests in flight per worker in the large job")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  (void)InitLogging("bench", "warn");
+
+  auto fail = [](const std::string& what) {
+    fmt::print(stderr, "bench: {}\n", what);
+    return 1;
+  };
+  auto site = client::LocalSite::Start(FanoutNextToUs(), {"--latency-ms", "100"});
+  if (!site) return fail(site.error().message);
+  client::ClusterOptions options;
+  options.binary = FanoutNextToUs();
+  options.workers = 2;
+  auto cluster = client::LocalCluster::Start(options);
+  if (!cluster) return fail(cluster.error().message);
+  client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
+  const std::string url = (*site)->url();
+
+  // The site has 151 pages; a larger job goes round them again, each URL
+  // made distinct with a query string, through a list of URLs.
+  auto large = [&](uint32_t count, uint32_t in_flight, uint32_t workers) {
+    pb::JobSpec spec = Web(url, pb::ASYNC, count, in_flight, workers);
+    spec.mutable_web()->clear_url_template();
+    for (uint32_t i = 0; i < count; ++i) {
+      spec.mutable_web()->add_urls(fmt::format("{}/pokedex/{}?copy={}", url, i % 151 + 1, i));
+    }
+    return spec;
+  };
+
+  if (auto r = RunOk(client, Web(url, pb::ASYNC, 20, 0, 1)); !r) return fail(r.error().message);
+
+  nlohmann::json twenty = nlohmann::json::object();
+  for (pb::Model model : {pb::SYNC, pb::THREADS, pb::ASYNC}) {
+    std::vector<double> walls;
+    for (int i = 0; i < runs; ++i) {
+      auto r = RunOk(client, Web(url, model, 20, 0, 1));
+      if (!r) return fail(r.error().message);
+      walls.push_back(r->wall_ms);
+    }
+    // sync: one page at a time; threads: the worker's default pool, cores + 4.
+    const double at_once = model == pb::SYNC ? 1 : model == pb::THREADS ? Cores() + 4 : 20;
+    const double floor = std::ceil(20 / at_once) * kPageMs;
+    twenty[ModelName(model)] = {{"wall_ms_median", std::round(Median(walls))},
+                                {"floor_ms", floor},
+                                {"ratio_to_floor", Median(walls) / floor}};
+    fmt::print(stderr, "20 pages under {}: {:.0f} ms\n", ModelName(model), Median(walls));
+  }
+
+  const pid_t worker = (*cluster)->workers()[0].pid();
+  nlohmann::json big = nlohmann::json::object();
+  for (uint32_t workers : {1u, 2u}) {
+    std::vector<double> walls, cpu_per_1000;
+    for (int i = 0; i < runs; ++i) {
+      const double cpu_before = CpuMillis(worker);
+      auto r = RunOk(client, large(pages, concurrency, workers));
+      if (!r) return fail(r.error().message);
+      walls.push_back(r->wall_ms);
+      if (workers == 1) cpu_per_1000.push_back((CpuMillis(worker) - cpu_before) * 1000 / pages);
+    }
+    const double floor = std::ceil(double(pages) / (concurrency * workers)) * kPageMs;
+    big[fmt::format("{}_workers", workers)] = {{"wall_ms_median", std::round(Median(walls))},
+                                               {"floor_ms", floor},
+                                               {"ratio_to_floor", Median(walls) / floor}};
+    if (workers == 1) big["worker_cpu_ms_per_1000_pages"] = std::round(Median(cpu_per_1000));
+    fmt::print(stderr, "{} pages at {} in flight on {} worker(s): {:.0f} ms\n", pages,
+               concurrency, workers, Median(walls));
+  }
+
+  // Memory: 2,000 pages with 1,000 in flight on one worker.
+  const double rss_before = RssMiB(worker);
+  if (auto r = RunOk(client, large(2000, 1000, 1)); !r) return fail(r.error().message);
+  const double peak = PeakRssMiB(worker);
+  nlohmann::json memory = {{"rss_before_mib", rss_before},
+                           {"peak_rss_mib", peak},
+                           {"peak_mib_per_1000_in_flight", peak - rss_before}};
+
+  nlohmann::json out = {{"benchmark", "web"},
+                        {"machine", {{"cores", Cores()}, {"host", HostName()}}},
+                        {"site_latency_ms", 100},
+                        {"runs", runs},
+                        {"twenty_pages", twenty},
+                        {"large", {{"pages", pages}, {"in_flight_per_worker", concurrency}}},
+                        {"memory", memory}};
+  out["large"].update(big);
+  fmt::print("{}\n", out.dump());
+  return 0;
+}
+
+}  // namespace
+}  // namespace fanout::bench
+
+int main(int argc, char** argv) { return fanout::bench::Main(argc, argv); }
