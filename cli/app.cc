@@ -23,7 +23,8 @@ int Main(int argc, char** argv) {
 
   const Command commands[] = {
       AddCoordinator(app, global), AddWorker(app, global),  AddSubmit(app, global),
-      AddStatus(app, global),      AddPokedex(app, global), AddDemo(app, global),
+      AddStatus(app, global),      AddPokedex(app, global), AddLedger(app, global),
+      AddDemo(app, global),
   };
 
   try {

@@ -32,6 +32,7 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global);
 Command AddStatus(CLI::App& app, const GlobalFlags& global);
 Command AddDemo(CLI::App& app, const GlobalFlags& global);
 Command AddPokedex(CLI::App& app, const GlobalFlags& global);
+Command AddLedger(CLI::App& app, const GlobalFlags& global);
 
 int Main(int argc, char** argv);
 

@@ -20,6 +20,11 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
   cmd->add_option("--clients-endpoint", options->clients_endpoint, "where clients submit jobs")
       ->envname("FANOUT_CLIENTS_ENDPOINT")
       ->capture_default_str();
+  options->scheduler.ledger = "tcp://127.0.0.1:5557";
+  cmd->add_option("--ledger", options->scheduler.ledger,
+                  "the ledger for bank jobs, as workers reach it (empty: no bank jobs)")
+      ->envname("FANOUT_LEDGER")
+      ->capture_default_str();
   cmd->add_option("--heartbeat-ms", *heartbeat_ms,
                   "heartbeat interval; a worker silent for 3 intervals is dead")
       ->envname("FANOUT_HEARTBEAT_MS")

@@ -2,9 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "client/report.h"
+#include "coordinator/job_kinds.h"
 
 namespace fanout::cli {
 namespace {
@@ -24,6 +26,11 @@ std::string PageLabel(const pb::JobSpec& spec, uint32_t index) {
   return fmt::format("{:02}", web.start() + index - 1);
 }
 
+std::string TransferText(const pb::JobSpec& spec, uint32_t index) {
+  const coordinator::PlannedTransfer t = coordinator::PlanTransfer(spec.bank(), index);
+  return fmt::format("{} from bank_{} to bank_{}", t.amount, t.from, t.to);
+}
+
 bool IsPokedex(const pb::JobSpec& spec) {
   return spec.web().urls_size() == 0 &&
          spec.web().url_template().find("pokedex") != std::string::npos;
@@ -38,6 +45,8 @@ std::string StartLine(const pb::JobSpec& spec, uint32_t index) {
     case pb::JobSpec::kWeb:
       return fmt::format("Downloading {}{}...", IsPokedex(spec) ? "Pokémon " : "",
                          PageLabel(spec, index));
+    case pb::JobSpec::kBank:
+      return fmt::format("Transferring {}...", TransferText(spec, index));
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }
@@ -55,6 +64,9 @@ std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task) {
     case pb::JobSpec::kWeb:
       if (r.ok()) return fmt::format("Retrieved {}={}", PageLabel(spec, task.index), r.text());
       return fmt::format("Failed {}: {}", PageLabel(spec, task.index), r.error());
+    case pb::JobSpec::kBank:
+      if (r.ok()) return fmt::format("Transferred {}.", TransferText(spec, task.index));
+      return fmt::format("Transfer of {} failed: {}", TransferText(spec, task.index), r.error());
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }
@@ -152,9 +164,35 @@ void LivePrinter::PrintSummary(const client::JobReport& report) {
   fmt::print(out, "\n{}\n", done.failed() == 0 ? style_.Green(counts) : style_.Red(counts));
   if (!done.reason().empty())
     fmt::print(out, "{}\n", style_.Yellow("Ended early: " + done.reason()));
+  if (done.has_ledger()) PrintLedger(done.ledger());
   fmt::print(out, "{}\n",
              style_.Bold(fmt::format("The job ran in {:.2f} seconds.", report.wall_ms / 1000)));
   std::fflush(out);
+}
+
+void LivePrinter::PrintLedger(const pb::LedgerSnapshot& ledger) {
+  std::FILE* out = options_.out;
+  if (!ledger.error().empty()) {
+    fmt::print(out, "{}\n", style_.Red("Could not read the final balances: " + ledger.error()));
+    return;
+  }
+  std::vector<std::pair<std::string, int64_t>> rows(ledger.balances().begin(),
+                                                    ledger.balances().end());
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
+    return a.first.size() != b.first.size() ? a.first.size() < b.first.size() : a.first < b.first;
+  });
+  fmt::print(out, "\n{}\n", style_.Bold("  account       balance"));
+  for (const auto& [account, balance] : rows)
+    fmt::print(out, "  {:<10} {:>10}\n", account, balance);
+  const int64_t lost = ledger.expected_sum() - ledger.sum();
+  const std::string sum =
+      fmt::format("  {:<10} {:>10}  (expected {})", "sum", ledger.sum(), ledger.expected_sum());
+  fmt::print(out, "{}\n", lost == 0 ? style_.Green(sum) : style_.Red(sum));
+  if (lost != 0) {
+    fmt::print(out, "{}\n",
+               style_.Red(fmt::format("{} {} by concurrent updates without a lock.", std::abs(lost),
+                                      lost > 0 ? "was lost" : "was created")));
+  }
 }
 
 }  // namespace fanout::cli

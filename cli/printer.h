@@ -30,6 +30,7 @@ class LivePrinter : public client::JobObserver {
  private:
   void DrawProgress(const client::JobReport& report, bool force);
   void ClearProgress();
+  void PrintLedger(const pb::LedgerSnapshot& ledger);
 
   Options options_;
   Style style_;

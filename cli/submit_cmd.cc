@@ -41,6 +41,14 @@ struct SubmitFlags {
   uint32_t retries = 2;
   uint64_t max_body_bytes = 8 << 20;
   bool count_given = false;
+  // bank
+  uint32_t accounts = 5;
+  int64_t initial = 1000;
+  int64_t amount_max = 100;
+  uint64_t seed = 1;
+  std::string mode = "atomic";
+  uint32_t verify_ms = 100;
+  uint32_t gap_us = 100;
 };
 
 // One URL a line; blank lines and lines starting with # are skipped.
@@ -74,6 +82,15 @@ Result<pb::JobSpec> BuildSpec(const SubmitFlags& f) {
   if (f.kind == "math") {
     spec.mutable_math()->set_start(f.start);
     spec.mutable_math()->set_iterations(static_cast<uint64_t>(f.iterations));
+  } else if (f.kind == "bank") {
+    pb::BankJob* bank = spec.mutable_bank();
+    bank->set_accounts(f.accounts);
+    bank->set_initial(f.initial);
+    bank->set_amount_max(f.amount_max);
+    bank->set_seed(f.seed);
+    bank->set_mode(*ParseMode(f.mode));
+    bank->set_verify_ms(f.verify_ms);
+    bank->set_gap_us(f.gap_us);
   } else if (f.kind == "web") {
     pb::WebJob* web = spec.mutable_web();
     if (!f.urls_file.empty()) {
@@ -146,9 +163,9 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
   CLI::App* cmd = app.add_subcommand(
       "submit", "Submit a job, print its live log and results; exit 0 if every task succeeded");
   auto f = std::make_shared<SubmitFlags>();
-  cmd->add_option("kind", f->kind, "the job: math or web")
+  cmd->add_option("kind", f->kind, "the job: math, web or bank")
       ->required()
-      ->check(CLI::IsMember({"math", "web"}));
+      ->check(CLI::IsMember({"math", "web", "bank"}));
   cmd->add_option("--coordinator", f->coordinator, "the coordinator's clients endpoint")
       ->envname("FANOUT_SUBMIT_TO")
       ->capture_default_str();
@@ -194,6 +211,28 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   web->add_option("--max-body-bytes", f->max_body_bytes, "a bigger page is a failed task")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  CLI::Option_group* bank =
+      cmd->add_option_group("bank", "bank jobs: transfers between a fresh book of accounts");
+  bank->add_option("--accounts", f->accounts, "accounts bank_1 ... bank_N")
+      ->check(CLI::Range(2, 10'000))
+      ->capture_default_str();
+  bank->add_option("--initial", f->initial, "each account's opening balance")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  bank->add_option("--amount-max", f->amount_max, "transfers move 1 ... this much")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  bank->add_option("--seed", f->seed, "which transfers (same seed, same transfers)")
+      ->capture_default_str();
+  bank->add_option("--mode", f->mode, "unsafe (loses money), locked or atomic")
+      ->check(CLI::IsMember({"unsafe", "locked", "atomic"}))
+      ->capture_default_str();
+  bank->add_option("--verify-ms", f->verify_ms, "simulated user check before each transfer")
+      ->check(CLI::Range(0, 60'000))
+      ->capture_default_str();
+  bank->add_option("--gap-us", f->gap_us, "pause between reading and writing a balance")
+      ->check(CLI::Range(0, 1'000'000))
       ->capture_default_str();
   return {cmd, [f, count, &global] {
             f->count_given = count->count() > 0;

@@ -9,11 +9,15 @@ namespace {
 
 double Round1(double x) { return std::round(x * 10.0) / 10.0; }
 
-nlohmann::json Value(const pb::Result& r) {
+nlohmann::json Value(const pb::JobSpec& spec, const pb::Result& r) {
   switch (r.value_case()) {
     case pb::Result::kNumber:
       return r.number();
     case pb::Result::kText:
+      if (spec.has_bank()) {  // {"from", "to", "amount"}, sent as JSON text
+        nlohmann::json j = nlohmann::json::parse(r.text(), nullptr, /*allow_exceptions=*/false);
+        if (j.is_object()) return j;
+      }
       return r.text();
     case pb::Result::VALUE_NOT_SET:
       break;
@@ -51,7 +55,7 @@ nlohmann::json ReportJson(const JobReport& report) {
     nlohmann::json row = {
         {"index", task.index},
         {"ok", r.ok()},
-        {"value", r.ok() ? Value(r) : nullptr},
+        {"value", r.ok() ? Value(report.spec, r) : nullptr},
         {"error", r.ok() ? nlohmann::json(nullptr) : nlohmann::json(r.error())},
         {"worker", r.worker_id().empty() ? task.worker : r.worker_id()},
         {"attempts", r.attempt()},
@@ -77,6 +81,13 @@ nlohmann::json ReportJson(const JobReport& report) {
       {"results", std::move(results)},
   };
   if (!done.reason().empty()) out["ended_early"] = done.reason();
+  if (done.has_ledger()) {
+    const pb::LedgerSnapshot& l = done.ledger();
+    nlohmann::json balances = nlohmann::json::object();
+    for (const auto& [account, balance] : l.balances()) balances[account] = balance;
+    out["ledger"] = {{"balances", balances}, {"sum", l.sum()}, {"expected_sum", l.expected_sum()}};
+    if (!l.error().empty()) out["ledger"]["error"] = l.error();
+  }
   return out;
 }
 

@@ -67,6 +67,10 @@ std::string_view BodyName(const pb::Envelope& env) {
       return "status";
     case pb::Envelope::kStatusReply:
       return "status_reply";
+    case pb::Envelope::kLedgerRequest:
+      return "ledger_request";
+    case pb::Envelope::kLedgerReply:
+      return "ledger_reply";
     case pb::Envelope::kError:
       return "error";
     case pb::Envelope::BODY_NOT_SET:
@@ -95,12 +99,34 @@ Result<pb::Model> ParseModel(std::string_view name) {
   return InvalidArgument("unknown model '{}' (expected sync, threads or async)", name);
 }
 
+std::string_view ModeName(pb::TransferMode mode) {
+  switch (mode) {
+    case pb::UNSAFE:
+      return "unsafe";
+    case pb::LOCKED:
+      return "locked";
+    case pb::ATOMIC:
+      return "atomic";
+    default:
+      return "unknown";
+  }
+}
+
+Result<pb::TransferMode> ParseMode(std::string_view name) {
+  if (name == "unsafe") return pb::UNSAFE;
+  if (name == "locked") return pb::LOCKED;
+  if (name == "atomic") return pb::ATOMIC;
+  return InvalidArgument("unknown mode '{}' (expected unsafe, locked or atomic)", name);
+}
+
 std::string_view KindName(const pb::JobSpec& spec) {
   switch (spec.kind_case()) {
     case pb::JobSpec::kMath:
       return "math";
     case pb::JobSpec::kWeb:
       return "web";
+    case pb::JobSpec::kBank:
+      return "bank";
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }

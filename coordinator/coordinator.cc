@@ -94,10 +94,18 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   spdlog::info("coordinator up: workers on {}, clients on {}", *workers_at, *clients_at);
 
   Scheduler scheduler(options.scheduler, NewJobId);
+  zmq::socket_t ledger = MakeSocket(ctx, zmq::socket_type::dealer);
+  if (!options.scheduler.ledger.empty()) {
+    if (Status s = Connect(ledger, options.scheduler.ledger); !s) {
+      spdlog::error("--ledger: {}", s.error().message);
+      return 1;
+    }
+  }
   std::vector<zmq::pollitem_t> items = {
       {workers.handle(), 0, ZMQ_POLLIN, 0},
       {clients.handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, signal_fd, ZMQ_POLLIN, 0},
+      {ledger.handle(), 0, ZMQ_POLLIN, 0},
   };
   Message msg;
   while (true) {
@@ -119,10 +127,24 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
         scheduler.OnClientMessage(peer, env, now);
       });
     }
+    for (int i = 0; i < kBatch && RecvMessage(ledger, msg); ++i) {
+      for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
+        Result<pb::Envelope> env = Decode(frame);
+        if (env && env->has_ledger_reply()) {
+          scheduler.OnLedgerReply(env->ledger_reply(), now);
+        } else {
+          spdlog::warn("ledger: dropped a frame: {}", env ? BodyName(*env) : env.error().message);
+        }
+      }
+    }
     if (now >= scheduler.NextWakeup(now) - milliseconds(1)) scheduler.Tick(now);
     scheduler.Dispatch(now);
     Flush(workers, scheduler.to_workers(), "worker");
     Flush(clients, scheduler.to_clients(), "client");
+    for (const pb::Envelope& request : scheduler.to_ledger()) {
+      if (!Send(ledger, request)) spdlog::debug("ledger request not queued; it will be re-sent");
+    }
+    scheduler.to_ledger().clear();
   }
 }
 

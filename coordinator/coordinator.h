@@ -1,5 +1,7 @@
-// The coordinator process: two ROUTER sockets (workers, clients) and a
-// signal descriptor on one event loop, around a Scheduler.
+// The coordinator process: two ROUTER sockets (workers, clients), a DEALER
+// to the ledger (bank jobs open and read their books through it) and a
+// signal descriptor on one event loop, around a Scheduler. The ledger's
+// endpoint is options.scheduler.ledger, also handed to workers in tasks.
 //
 //   CoordinatorOptions options;
 //   options.workers_endpoint = "tcp://127.0.0.1:*";
@@ -16,7 +18,6 @@ namespace fanout::coordinator {
 struct CoordinatorOptions {
   std::string workers_endpoint = "tcp://*:5555";
   std::string clients_endpoint = "tcp://*:5556";
-  std::string ledger_endpoint = "tcp://127.0.0.1:5557";
   // When set, {"workers": ..., "clients": ..., "pid": ...} is written here once
   // both sockets are bound: how tests and the demo learn free ports.
   std::string ready_file;

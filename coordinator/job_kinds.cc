@@ -1,5 +1,8 @@
 #include "coordinator/job_kinds.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cmath>
 
 namespace fanout::coordinator {
@@ -53,7 +56,46 @@ Status ValidateWeb(const pb::WebJob& web, uint32_t count) {
   return {};
 }
 
+Status ValidateBank(const pb::BankJob& bank) {
+  if (bank.accounts() < 2 || bank.accounts() > kMaxBankAccounts) {
+    return InvalidArgument("accounts must be between 2 and {} (got {})", kMaxBankAccounts,
+                           bank.accounts());
+  }
+  if (bank.initial() < 0 || bank.initial() > kMaxBankAmount) {
+    return InvalidArgument("initial balance must be between 0 and {} (got {})", kMaxBankAmount,
+                           bank.initial());
+  }
+  if (bank.amount_max() < 1 || bank.amount_max() > kMaxBankAmount) {
+    return InvalidArgument("amount max must be between 1 and {} (got {})", kMaxBankAmount,
+                           bank.amount_max());
+  }
+  if (bank.mode() != pb::UNSAFE && bank.mode() != pb::LOCKED && bank.mode() != pb::ATOMIC) {
+    return InvalidArgument("mode must be unsafe, locked or atomic");
+  }
+  if (bank.verify_ms() > 60'000) return InvalidArgument("verify must be at most 60000 ms");
+  if (bank.gap_us() > 1'000'000) return InvalidArgument("gap must be at most 1000000 us");
+  return {};
+}
+
+uint64_t Mix(uint64_t x) {  // splitmix64
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace
+
+PlannedTransfer PlanTransfer(const pb::BankJob& bank, uint32_t index) {
+  const uint64_t r = Mix(bank.seed() ^ Mix(index));
+  const uint32_t n = std::max<uint32_t>(2, bank.accounts());
+  const uint32_t from = static_cast<uint32_t>(r % n);
+  const uint32_t to = (from + 1 + static_cast<uint32_t>(Mix(r) % (n - 1))) % n;
+  const int64_t amount =
+      1 + static_cast<int64_t>(Mix(r + 1) %
+                               static_cast<uint64_t>(std::max<int64_t>(1, bank.amount_max())));
+  return {from + 1, to + 1, amount};
+}
 
 std::string ExpandTemplate(const std::string& url_template, int64_t number) {
   std::string url;
@@ -86,13 +128,16 @@ Status ValidateSpec(const pb::JobSpec& spec) {
       return ValidateMath(spec.math());
     case pb::JobSpec::kWeb:
       return ValidateWeb(spec.web(), spec.count());
+    case pb::JobSpec::kBank:
+      return ValidateBank(spec.bank());
     case pb::JobSpec::KIND_NOT_SET:
       break;
   }
   return InvalidArgument("unknown job kind (this coordinator runs math and web jobs)");
 }
 
-void FillPayload(const pb::JobSpec& spec, uint32_t index, pb::Task* task) {
+void FillPayload(const pb::JobSpec& spec, uint32_t index, const std::string& ledger,
+                 pb::Task* task) {
   switch (spec.kind_case()) {
     case pb::JobSpec::kMath: {
       pb::Math* math = task->mutable_math();
@@ -109,6 +154,21 @@ void FillPayload(const pb::JobSpec& spec, uint32_t index, pb::Task* task) {
       fetch->set_timeout_ms(web.timeout_ms());
       fetch->set_retries(web.retries());
       fetch->set_max_body_bytes(web.max_body_bytes());
+      return;
+    }
+    case pb::JobSpec::kBank: {
+      const pb::BankJob& bank = spec.bank();
+      const PlannedTransfer plan = PlanTransfer(bank, index);
+      pb::Transfer* t = task->mutable_transfer();
+      t->set_ledger(ledger);
+      t->set_book(task->job_id());
+      t->set_transfer_id(fmt::format("{}/{}", task->job_id(), index));
+      t->set_from(fmt::format("bank_{}", plan.from));
+      t->set_to(fmt::format("bank_{}", plan.to));
+      t->set_amount(plan.amount);
+      t->set_mode(bank.mode());
+      t->set_verify_ms(bank.verify_ms());
+      t->set_gap_us(bank.gap_us());
       return;
     }
     case pb::JobSpec::KIND_NOT_SET:

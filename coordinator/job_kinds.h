@@ -25,7 +25,21 @@ std::string ExpandTemplate(const std::string& url_template, int64_t number);
 // OK, or a one-line reason the job cannot run ("count must be ...").
 Status ValidateSpec(const pb::JobSpec& spec);
 
-// Sets the payload of task `index` (1-based) of a job with this spec.
-void FillPayload(const pb::JobSpec& spec, uint32_t index, pb::Task* task);
+inline constexpr uint32_t kMaxBankAccounts = 10'000;
+inline constexpr int64_t kMaxBankAmount = 1'000'000'000'000;
+
+// The transfer task `index` of a bank job makes: a function of (seed,
+// index), so a re-run task moves the same money.
+struct PlannedTransfer {
+  uint32_t from;  // account numbers, 1-based, never equal
+  uint32_t to;
+  int64_t amount;
+};
+PlannedTransfer PlanTransfer(const pb::BankJob& bank, uint32_t index);
+
+// Sets the payload of task `index` (1-based) of a job with this spec;
+// `task` already has its job id. `ledger` is the coordinator's --ledger.
+void FillPayload(const pb::JobSpec& spec, uint32_t index, const std::string& ledger,
+                 pb::Task* task);
 
 }  // namespace fanout::coordinator

@@ -20,7 +20,7 @@ TEST(JobKindsTest, MathTaskStartsAtStartPlusIndexMinusOne) {
   pb::JobSpec spec = MathSpec();
   spec.mutable_math()->set_start(10);
   pb::Task task;
-  FillPayload(spec, 3, &task);
+  FillPayload(spec, 3, "", &task);
   EXPECT_EQ(task.math().start(), 12.0);
   EXPECT_EQ(task.math().iterations(), 2'000'000u);
 }
@@ -74,7 +74,7 @@ TEST(JobKindsTest, WebTaskFetchesTheTemplatesPageNumber) {
   spec.mutable_web()->set_timeout_ms(1500);
   ASSERT_TRUE(ValidateSpec(spec).ok());
   pb::Task task;
-  FillPayload(spec, 3, &task);
+  FillPayload(spec, 3, "", &task);
   EXPECT_EQ(task.fetch_page().url(), "http://127.0.0.1:8081/pokedex/7");
   EXPECT_EQ(task.fetch_page().timeout_ms(), 1500u);
   EXPECT_EQ(task.fetch_page().retries(), 2u);
@@ -89,7 +89,7 @@ TEST(JobKindsTest, WebTaskFromAListTakesItsOwnUrl) {
   spec.mutable_web()->add_urls("https://b.example/two");
   ASSERT_TRUE(ValidateSpec(spec).ok());
   pb::Task task;
-  FillPayload(spec, 2, &task);
+  FillPayload(spec, 2, "", &task);
   EXPECT_EQ(task.fetch_page().url(), "https://b.example/two");
 }
 

@@ -9,6 +9,14 @@
 #include "coordinator/job_kinds.h"
 
 namespace fanout::coordinator {
+namespace {
+
+// A ledger request unanswered this long is sent again (same id); after
+// kLedgerPatience the job ends without it.
+constexpr Duration kLedgerResend = milliseconds(1000);
+constexpr Duration kLedgerPatience = milliseconds(30'000);
+
+}  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id)
     : options_(std::move(options)), new_job_id_(std::move(new_job_id)) {}
@@ -279,6 +287,7 @@ uint32_t Scheduler::PopPending(Job& job) {
 
 void Scheduler::Dispatch(TimePoint /*now*/) {
   for (auto& [id, job] : jobs_) {
+    if (job.ledger == Job::Ledger::kOpening || job.ledger == Job::Ledger::kClosing) continue;
     if (!HasPending(job)) continue;
     if (job.spec.max_workers() > 0) RefreshAssignment(job);
     while (HasPending(job)) {
@@ -306,7 +315,7 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index) {
   task->set_attempt(slot.attempts);
   task->set_model(job.spec.model());
   task->set_concurrency(capacity);
-  FillPayload(job.spec, index, task);
+  FillPayload(job.spec, index, options_.ledger, task);
   to_workers_.push_back({worker.peer, std::move(env)});
   ++stats_.dispatched;
   spdlog::debug("task {}/{}: attempt {} to {}", job.id, index, slot.attempts,
@@ -345,6 +354,13 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
     to_clients_.push_back({peer, std::move(env)});
     return;
   }
+  if (spec.has_bank() && options_.ledger.empty()) {
+    pb::Envelope env = NewEnvelope();
+    env.mutable_rejected()->set_reason(
+        "this coordinator has no ledger for bank jobs (start it with --ledger)");
+    to_clients_.push_back({peer, std::move(env)});
+    return;
+  }
   const std::string id = new_job_id_();
   Job& job = jobs_[id];
   job.id = id;
@@ -368,6 +384,92 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
   accepted->set_tasks(spec.count());
   accepted->set_accepted_us(options_.unix_micros());
   to_clients_.push_back({peer, std::move(env)});
+
+  if (spec.has_bank()) {
+    // A fresh book for this job: bank_1..bank_N at the initial balance.
+    job.ledger = Job::Ledger::kOpening;
+    job.ledger_give_up_at = now + kLedgerPatience;
+    pb::LedgerRequest request;
+    request.mutable_reset()->set_accounts(spec.bank().accounts());
+    request.mutable_reset()->set_initial(spec.bank().initial());
+    SendToLedger(job, std::move(request), now);
+  }
+}
+
+void Scheduler::SendToLedger(Job& job, pb::LedgerRequest request, TimePoint now) {
+  const uint64_t id = next_ledger_request_++;
+  request.set_request_id(id);
+  request.set_book(job.id);
+  ledger_requests_[id] = job.id;
+  job.ledger_request = NewEnvelope();
+  *job.ledger_request.mutable_ledger_request() = std::move(request);
+  job.ledger_resend_at = now + kLedgerResend;
+  to_ledger_.push_back(job.ledger_request);
+}
+
+void Scheduler::OnLedgerReply(const pb::LedgerReply& reply, TimePoint now) {
+  auto it = ledger_requests_.find(reply.request_id());
+  if (it == ledger_requests_.end()) return;  // an answer to a request re-sent and answered
+  const std::string job_id = it->second;
+  ledger_requests_.erase(it);
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return;
+  if (!reply.ok() && reply.retry()) {
+    job->ledger_resend_at = now + kLedgerResend;  // the ledger asked to be asked again
+    ledger_requests_[reply.request_id()] = job_id;
+    return;
+  }
+  if (job->ledger == Job::Ledger::kOpening) {
+    if (!reply.ok()) {
+      job->failed = static_cast<uint32_t>(job->slots.size());
+      CompleteJob(job_id, fmt::format("the ledger could not open the book: {}", reply.error()), now,
+                  nullptr);
+      return;
+    }
+    job->ledger = Job::Ledger::kOpen;
+    spdlog::info("job {}: book open on the ledger", job_id);
+  } else if (job->ledger == Job::Ledger::kClosing) {
+    pb::LedgerSnapshot snapshot;
+    const pb::BankJob& bank = job->spec.bank();
+    snapshot.set_expected_sum(static_cast<int64_t>(bank.accounts()) * bank.initial());
+    if (reply.ok()) {
+      int64_t sum = 0;
+      for (const auto& [account, balance] : reply.balances()) sum += balance;
+      snapshot.mutable_balances()->insert(reply.balances().begin(), reply.balances().end());
+      snapshot.set_sum(sum);
+    } else {
+      snapshot.set_error(reply.error());
+    }
+    CompleteJob(job_id, job->end_reason, now, &snapshot);
+  }
+}
+
+void Scheduler::LedgerTimeouts(TimePoint now) {
+  std::vector<std::string> given_up;
+  for (auto& [id, job] : jobs_) {
+    if (job.ledger != Job::Ledger::kOpening && job.ledger != Job::Ledger::kClosing) continue;
+    if (now >= job.ledger_give_up_at) {
+      given_up.push_back(id);
+    } else if (now >= job.ledger_resend_at) {
+      // Same request id: the ledger applies it once whatever arrives twice.
+      to_ledger_.push_back(job.ledger_request);
+      job.ledger_resend_at = now + kLedgerResend;
+    }
+  }
+  for (const std::string& id : given_up) {
+    Job& job = jobs_.at(id);
+    ledger_requests_.erase(job.ledger_request.ledger_request().request_id());
+    const std::string why = fmt::format("the ledger at {} did not answer for {:.0f} s",
+                                        options_.ledger, ToMillis(kLedgerPatience) / 1000);
+    if (job.ledger == Job::Ledger::kOpening) {
+      job.failed = static_cast<uint32_t>(job.slots.size()) - job.ok;
+      CompleteJob(id, why, now, nullptr);
+    } else {
+      pb::LedgerSnapshot snapshot;
+      snapshot.set_error(why);
+      CompleteJob(id, job.end_reason, now, &snapshot);
+    }
+  }
 }
 
 void Scheduler::OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now) {
@@ -431,6 +533,28 @@ std::vector<Outgoing>& Scheduler::to_clients() {
 }
 
 void Scheduler::FinishJob(const std::string& id, const std::string& reason, TimePoint now) {
+  Job& job = jobs_.at(id);
+  if (job.ledger == Job::Ledger::kClosing) return;  // already ending
+  if (job.ledger == Job::Ledger::kOpen || job.ledger == Job::Ledger::kOpening) {
+    FlushEvents(job);
+    job.ledger = Job::Ledger::kClosing;
+    job.end_reason = reason;
+    job.ledger_give_up_at = now + kLedgerPatience;
+    SendToLedger(
+        job,
+        [] {
+          pb::LedgerRequest r;
+          r.mutable_snapshot();
+          return r;
+        }(),
+        now);
+    return;
+  }
+  CompleteJob(id, reason, now, nullptr);
+}
+
+void Scheduler::CompleteJob(const std::string& id, const std::string& reason, TimePoint now,
+                            const pb::LedgerSnapshot* snapshot) {
   auto it = jobs_.find(id);
   Job& job = it->second;
   FlushEvents(job);
@@ -444,6 +568,7 @@ void Scheduler::FinishJob(const std::string& id, const std::string& reason, Time
   done->set_wall_ms(ToMillis(now - job.accepted_at));
   done->set_reason(reason);
   done->set_concurrency(job.capacity);
+  if (snapshot) *done->mutable_ledger() = *snapshot;
   to_clients_.push_back({job.client, std::move(env)});
   spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok, job.failed,
                job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ", reason);
@@ -488,10 +613,16 @@ void Scheduler::Tick(TimePoint now) {
     }
   }
   for (const std::string& id : abandoned) FinishJob(id, "the client went away", now);
+  LedgerTimeouts(now);
 }
 
 TimePoint Scheduler::NextWakeup(TimePoint now) const {
   TimePoint next = now + options_.heartbeat_interval;
+  for (const auto& [id, job] : jobs_) {
+    if (job.ledger == Job::Ledger::kOpening || job.ledger == Job::Ledger::kClosing) {
+      next = std::min({next, job.ledger_resend_at, job.ledger_give_up_at});
+    }
+  }
   for (const auto& [peer, worker] : workers_) next = std::min(next, worker.liveness.NextDeadline());
   for (const auto& [peer, client] : clients_) next = std::min(next, client.liveness.NextDeadline());
   return next;

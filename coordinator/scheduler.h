@@ -48,6 +48,7 @@ struct SchedulerOptions {
   int client_liveness = 20;  // silent intervals before a client's jobs are cancelled
   uint32_t max_attempts = 3;
   uint32_t async_concurrency = 100;  // in-flight coroutines when a job does not say
+  std::string ledger;                // the ledger's endpoint for bank jobs; empty: none
   std::function<int64_t()> unix_micros = UnixMicros;
 };
 
@@ -74,6 +75,8 @@ class Scheduler {
 
   void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
   void OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
+  // A reply from the ledger (bank jobs open and close their book there).
+  void OnLedgerReply(const pb::LedgerReply& reply, TimePoint now);
 
   // Sends tasks wherever a worker has credit for a job with work waiting.
   void Dispatch(TimePoint now);
@@ -85,6 +88,7 @@ class Scheduler {
   // batched per job and moved here by to_clients().
   std::vector<Outgoing>& to_workers() { return to_workers_; }
   std::vector<Outgoing>& to_clients();
+  std::vector<pb::Envelope>& to_ledger() { return to_ledger_; }
 
   size_t worker_count() const { return workers_.size(); }
   size_t job_count() const { return jobs_.size(); }
@@ -132,6 +136,13 @@ class Scheduler {
     std::set<std::string> used;    // workers that delivered its results
     std::map<uint32_t, std::vector<std::string>> lost_on;  // workers that died holding a task
     pb::Envelope events;                                   // TaskEvents waiting to go to the client
+    // Bank jobs: the book is reset on the ledger before any task runs, and
+    // read back before JobDone goes out.
+    enum class Ledger : uint8_t { kNone, kOpening, kOpen, kClosing } ledger = Ledger::kNone;
+    pb::Envelope ledger_request;  // the one in flight, re-sent until answered
+    TimePoint ledger_resend_at;
+    TimePoint ledger_give_up_at;
+    std::string end_reason;
   };
   struct Client {
     Liveness liveness;
@@ -166,7 +177,13 @@ class Scheduler {
   void AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
                 const std::string& worker, const pb::Result* result);
   void FlushEvents(Job& job);
+  // Ends a job: bank jobs first read their book back (closing), others
+  // complete at once.
   void FinishJob(const std::string& id, const std::string& reason, TimePoint now);
+  void CompleteJob(const std::string& id, const std::string& reason, TimePoint now,
+                   const pb::LedgerSnapshot* snapshot);
+  void SendToLedger(Job& job, pb::LedgerRequest request, TimePoint now);
+  void LedgerTimeouts(TimePoint now);
   void Reply(std::vector<Outgoing>& box, const PeerId& peer, pb::Error::Code code,
              std::string message);
 
@@ -178,6 +195,9 @@ class Scheduler {
   uint64_t next_worker_seq_ = 0;
   std::vector<Outgoing> to_workers_;
   std::vector<Outgoing> to_clients_;
+  std::vector<pb::Envelope> to_ledger_;
+  uint64_t next_ledger_request_ = 1;
+  std::unordered_map<uint64_t, std::string> ledger_requests_;  // request id -> job id
   SchedulerStats stats_;
 };
 

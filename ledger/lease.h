@@ -29,8 +29,8 @@ class LeaseLocks {
 
   // Grants at once (returned) if the book's lock is free or already this
   // owner's (the lease is renewed); otherwise queues the request.
-  std::optional<Grant> Acquire(const std::string& book, const std::string& owner,
-                               Duration lease, uint64_t tag, TimePoint now);
+  std::optional<Grant> Acquire(const std::string& book, const std::string& owner, Duration lease,
+                               uint64_t tag, TimePoint now);
   // Releases the owner's lock; false if it did not hold it (its lease ran
   // out). The next waiter, if any, is granted and returned.
   bool Release(const std::string& book, const std::string& owner, TimePoint now,

@@ -87,7 +87,8 @@ Status Store::Load() {
 }
 
 Status Store::Usable() const {
-  if (!broken_.empty()) return Unavailable("ledger storage failed ({}); restart the ledger", broken_);
+  if (!broken_.empty())
+    return Unavailable("ledger storage failed ({}); restart the ledger", broken_);
   return {};
 }
 
@@ -128,8 +129,7 @@ Result<int64_t> Store::Get(const std::string& book, const std::string& account) 
   return a->second;
 }
 
-Result<uint64_t> Store::Set(const std::string& book, const std::string& account,
-                            int64_t balance) {
+Result<uint64_t> Store::Set(const std::string& book, const std::string& account, int64_t balance) {
   if (balance < 0) return InvalidArgument("a balance cannot be negative ({})", balance);
   MutexLock lock(mu_);
   if (Status s = Usable(); !s) return s.error();
@@ -177,6 +177,11 @@ Result<Balances> Store::Snapshot(const std::string& book) const {
   auto b = books_.find(book);
   if (b == books_.end()) return InvalidArgument("unknown book '{}'", book);
   return b->second.balances;
+}
+
+bool Store::HasBook(const std::string& book) const {
+  MutexLock lock(mu_);
+  return books_.contains(book);
 }
 
 bool Store::Applied(const std::string& book, const std::string& transfer_id) const {

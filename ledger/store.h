@@ -57,9 +57,9 @@ class Store {
   // A bad transfer (amount <= 0, unknown book or account, the same account
   // twice, an overdraft) is an error and changes nothing.
   Result<TransferOutcome> Transfer(const std::string& book, const std::string& transfer_id,
-                                   const std::string& from, const std::string& to,
-                                   int64_t amount);
+                                   const std::string& from, const std::string& to, int64_t amount);
   Result<Balances> Snapshot(const std::string& book) const;
+  bool HasBook(const std::string& book) const;
   // Whether a transfer id has been applied in `book` (for tests and tools).
   bool Applied(const std::string& book, const std::string& transfer_id) const;
 

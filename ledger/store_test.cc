@@ -130,8 +130,9 @@ TEST(StoreTest, ReopenedFileHasEveryCommittedTransferAndItsIds) {
     ASSERT_TRUE(store.ok()) << store.error().message;
     ASSERT_TRUE((*store)->Reset("job", 5, 1000).ok());
     for (int i = 0; i < 50; ++i) {
-      ASSERT_TRUE((*store)->Transfer("job", "t" + std::to_string(i), AccountName(i % 5 + 1),
-                                     AccountName((i + 1) % 5 + 1), 7)
+      ASSERT_TRUE((*store)
+                      ->Transfer("job", "t" + std::to_string(i), AccountName(i % 5 + 1),
+                                 AccountName((i + 1) % 5 + 1), 7)
                       .ok());
     }
     ASSERT_TRUE((*store)->CommitPending().ok());

@@ -49,7 +49,8 @@ pb::Result Blocking(const pb::FetchPage& page) {
 std::vector<pb::Result> Async(const std::vector<pb::FetchPage>& pages, size_t* peak = nullptr) {
   worker::EventLoop loop;
   worker::CurlMulti http(loop);
-  worker::AsyncContext ctx{loop, http};
+  worker::AsyncLedgers ledgers(loop);
+  worker::AsyncContext ctx{loop, http, ledgers};
   std::vector<pb::Result> results(pages.size());
   size_t done = 0;
   for (size_t i = 0; i < pages.size(); ++i) {

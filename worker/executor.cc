@@ -119,7 +119,8 @@ void AsyncRuntime::Submit(pb::Task task) {
 void AsyncRuntime::Run() {
   sink_ = std::make_unique<ResultSink>(env_.ctx, env_.results_endpoint, env_.worker_id);
   http_ = std::make_unique<CurlMulti>(loop_);
-  ctx_ = std::make_unique<AsyncContext>(AsyncContext{loop_, *http_});
+  ledgers_ = std::make_unique<AsyncLedgers>(loop_);
+  ctx_ = std::make_unique<AsyncContext>(AsyncContext{loop_, *http_, *ledgers_});
   while (true) {
     {
       MutexLock lock(mu_);
@@ -131,6 +132,7 @@ void AsyncRuntime::Run() {
   // in a pool: the coordinator re-runs what a worker did not report.
   if (running_ > 0) spdlog::debug("async runtime stopping with {} tasks running", running_);
   ctx_.reset();
+  ledgers_.reset();
   http_.reset();
   sink_.reset();
 }

@@ -112,6 +112,7 @@ class AsyncRuntime final : public Executor {
   // Loop-thread state.
   std::unique_ptr<ResultSink> sink_;
   std::unique_ptr<CurlMulti> http_;  // loop thread only
+  std::unique_ptr<AsyncLedgers> ledgers_;
   std::unique_ptr<AsyncContext> ctx_;
   std::unordered_map<std::string, std::vector<bool>> lanes_;  // coroutine slots per job
   size_t running_ = 0;

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "worker/bank.h"
 #include "worker/math.h"
 #include "worker/web.h"
 
@@ -15,6 +16,8 @@ void RunBlocking(const pb::Task& task, pb::Result& result) {
       return;
     case pb::Task::kFetchPage:
       return FetchBlocking(task.fetch_page(), result);
+    case pb::Task::kTransfer:
+      return TransferBlocking(task, result);
     case pb::Task::PAYLOAD_NOT_SET:
       break;
   }
@@ -25,6 +28,10 @@ void RunBlocking(const pb::Task& task, pb::Result& result) {
 co::Task<void> RunAsync(const pb::Task& task, pb::Result& result, AsyncContext& ctx) {
   if (task.payload_case() == pb::Task::kFetchPage) {
     co_await FetchAsync(task.fetch_page(), result, ctx);
+    co_return;
+  }
+  if (task.payload_case() == pb::Task::kTransfer) {
+    co_await TransferAsync(task, result, ctx);
     co_return;
   }
   // Math never waits: it holds the loop for its whole run, as in asyncio.

@@ -10,6 +10,7 @@
 #include "worker/coro.h"
 #include "worker/curl_multi.h"
 #include "worker/event_loop.h"
+#include "worker/ledger_client.h"
 
 namespace fanout::worker {
 
@@ -17,6 +18,7 @@ namespace fanout::worker {
 struct AsyncContext {
   EventLoop& loop;
   CurlMulti& http;
+  AsyncLedgers& ledgers;
 };
 
 // Runs the task on the calling thread (the sync and threads models).

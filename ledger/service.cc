@@ -1,0 +1,341 @@
+#include "ledger/service.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <deque>
+#include <map>
+#include <thread>
+
+#include "common/log.h"
+#include "common/mutex.h"
+#include "common/ready_file.h"
+#include "common/transport.h"
+#include "ledger/lease.h"
+#include "ledger/store.h"
+
+namespace fanout::ledger {
+namespace {
+
+constexpr int kBatch = 512;
+constexpr char kWork[] = "inproc://ledger-work";
+constexpr char kReplies[] = "inproc://ledger-replies";
+
+pb::Envelope Reply(const pb::LedgerRequest& request) {
+  pb::Envelope env = NewEnvelope();
+  env.mutable_ledger_reply()->set_request_id(request.request_id());
+  return env;
+}
+
+void Fail(pb::LedgerReply* reply, const Error& error) {
+  reply->set_ok(false);
+  reply->set_error(error.message);
+  reply->set_retry(error.code == Error::Code::kUnavailable);
+}
+
+// A reply waiting for its change to reach the disk.
+struct Held {
+  uint64_t ticket;
+  std::string peer;
+  pb::Envelope reply;
+};
+
+class Ledger {
+ public:
+  Ledger(const LedgerOptions& options, std::unique_ptr<Store> store)
+      : options_(options), store_(std::move(store)) {}
+  int Run(int signal_fd);
+
+ private:
+  void OnRequest(Message& msg, TimePoint now);
+  void OnLock(const std::string& peer, const pb::LedgerRequest& request, TimePoint now);
+  void OnUnlock(const std::string& peer, const pb::LedgerRequest& request, TimePoint now);
+  void Grant(const LeaseLocks::Grant& grant);
+  void HandlerLoop();
+  void CommitterLoop();
+  // Runs one request on a handler thread; returns its ticket (0: none needed).
+  uint64_t Execute(const pb::LedgerRequest& request, pb::LedgerReply* reply);
+
+  LedgerOptions options_;
+  std::unique_ptr<Store> store_;
+  zmq::context_t ctx_{1};
+
+  // Main thread only.
+  LeaseLocks locks_;
+  uint64_t next_tag_ = 1;
+  std::map<uint64_t, std::pair<std::string, pb::LedgerRequest>> waiting_locks_;
+  std::unique_ptr<zmq::socket_t> router_;
+  zmq::socket_t* work_ = nullptr;
+
+  Mutex mu_;
+  CondVar wake_committer_;
+  std::deque<Held> held_ GUARDED_BY(mu_);
+  bool stopping_ GUARDED_BY(mu_) = false;
+};
+
+void SendReply(zmq::socket_t& push, const std::string& peer, const pb::Envelope& reply) {
+  zmq::message_t frame = Encode(reply);
+  SendParts(push, {zmq::buffer(peer)}, frame);
+}
+
+uint64_t Ledger::Execute(const pb::LedgerRequest& r, pb::LedgerReply* reply) {
+  const std::string& book = r.book();
+  reply->set_ok(true);
+  switch (r.op_case()) {
+    case pb::LedgerRequest::kGet: {
+      Result<int64_t> balance = store_->Get(book, r.get().account());
+      if (!balance) return Fail(reply, balance.error()), 0;
+      reply->set_balance(*balance);
+      return 0;
+    }
+    case pb::LedgerRequest::kSet: {
+      Result<uint64_t> ticket = store_->Set(book, r.set().account(), r.set().balance());
+      if (!ticket) return Fail(reply, ticket.error()), 0;
+      reply->set_balance(r.set().balance());
+      return *ticket;
+    }
+    case pb::LedgerRequest::kTransfer: {
+      const pb::TransferFunds& t = r.transfer();
+      Result<TransferOutcome> out =
+          store_->Transfer(book, t.transfer_id(), t.from(), t.to(), t.amount());
+      if (!out) return Fail(reply, out.error()), 0;
+      reply->set_already_applied(out->already_applied);
+      return out->ticket;
+    }
+    case pb::LedgerRequest::kSnapshot: {
+      Result<Balances> balances = store_->Snapshot(book);
+      if (!balances) return Fail(reply, balances.error()), 0;
+      reply->mutable_balances()->insert(balances->begin(), balances->end());
+      return 0;
+    }
+    case pb::LedgerRequest::kReset: {
+      Result<uint64_t> ticket = store_->Reset(book, r.reset().accounts(), r.reset().initial());
+      if (!ticket) return Fail(reply, ticket.error()), 0;
+      return *ticket;
+    }
+    default:
+      Fail(reply, InvalidArgument("request has no operation this ledger knows"));
+      return 0;
+  }
+}
+
+void Ledger::HandlerLoop() {
+  zmq::socket_t work(ctx_, zmq::socket_type::pull);
+  zmq::socket_t replies(ctx_, zmq::socket_type::push);
+  work.set(zmq::sockopt::linger, 0);
+  replies.set(zmq::sockopt::linger, 0);
+  work.connect(kWork);
+  replies.connect(kReplies);
+  while (true) {
+    try {
+      zmq::message_t peer, payload;
+      if (!work.recv(peer) || !peer.more() || !work.recv(payload)) continue;
+      MarkReceived();
+      Result<pb::Envelope> env = Decode(payload);
+      if (!env || !env->has_ledger_request()) continue;  // checked by the main thread
+      const pb::LedgerRequest& request = env->ledger_request();
+      pb::Envelope reply = Reply(request);
+      const uint64_t ticket = Execute(request, reply.mutable_ledger_reply());
+      if (ticket == 0 || store_->durable() >= ticket) {
+        SendReply(replies, PeerName(peer), reply);
+        continue;
+      }
+      {
+        MutexLock lock(mu_);
+        held_.push_back({ticket, PeerName(peer), std::move(reply)});
+      }
+      wake_committer_.NotifyOne();
+    } catch (const zmq::error_t&) {
+      return;  // the context is terminating
+    }
+  }
+}
+
+void Ledger::CommitterLoop() {
+  zmq::socket_t replies(ctx_, zmq::socket_type::push);
+  replies.set(zmq::sockopt::linger, 0);
+  replies.connect(kReplies);
+  while (true) {
+    {
+      MutexLock lock(mu_);
+      while (!stopping_ && held_.empty()) wake_committer_.WaitFor(mu_, milliseconds(50));
+      if (stopping_) return;
+    }
+    // Everything applied so far goes to disk in one transaction; replies
+    // that arrive meanwhile wait for the next one.
+    Result<uint64_t> durable = store_->CommitPending();
+    std::deque<Held> ready;
+    {
+      MutexLock lock(mu_);
+      if (!durable) {
+        ready.swap(held_);
+      } else {
+        while (!held_.empty() && held_.front().ticket <= *durable) {
+          ready.push_back(std::move(held_.front()));
+          held_.pop_front();
+        }
+      }
+    }
+    if (!durable) spdlog::error("ledger: {}", durable.error().message);
+    for (Held& h : ready) {
+      if (!durable) Fail(h.reply.mutable_ledger_reply(), durable.error());
+      try {
+        SendReply(replies, h.peer, h.reply);
+      } catch (const zmq::error_t&) {
+        return;
+      }
+    }
+  }
+}
+
+void Ledger::OnLock(const std::string& peer, const pb::LedgerRequest& r, TimePoint now) {
+  if (!store_->HasBook(r.book()) || r.lock().owner().empty()) {
+    pb::Envelope reply = Reply(r);
+    Fail(reply.mutable_ledger_reply(), r.lock().owner().empty()
+                                           ? InvalidArgument("a lock needs an owner")
+                                           : InvalidArgument("unknown book '{}'", r.book()));
+    SendTo(*router_, peer, reply);
+    return;
+  }
+  const Duration lease = milliseconds(std::max<uint32_t>(1, r.lock().lease_ms()));
+  const uint64_t tag = next_tag_++;
+  waiting_locks_[tag] = {peer, r};
+  if (auto grant = locks_.Acquire(r.book(), r.lock().owner(), lease, tag, now)) Grant(*grant);
+}
+
+void Ledger::OnUnlock(const std::string& peer, const pb::LedgerRequest& r, TimePoint now) {
+  std::optional<LeaseLocks::Grant> next;
+  const bool held = locks_.Release(r.book(), r.unlock().owner(), now, &next);
+  pb::Envelope reply = Reply(r);
+  if (held) {
+    reply.mutable_ledger_reply()->set_ok(true);
+  } else {
+    Fail(reply.mutable_ledger_reply(),
+         InvalidArgument("{} does not hold the lock of '{}' (its lease ran out?)",
+                         r.unlock().owner(), r.book()));
+  }
+  SendTo(*router_, peer, reply);
+  if (next) Grant(*next);
+}
+
+void Ledger::Grant(const LeaseLocks::Grant& grant) {
+  auto it = waiting_locks_.find(grant.tag);
+  if (it == waiting_locks_.end()) return;
+  pb::Envelope reply = Reply(it->second.second);
+  reply.mutable_ledger_reply()->set_ok(true);
+  SendTo(*router_, it->second.first, reply);
+  waiting_locks_.erase(it);
+}
+
+void Ledger::OnRequest(Message& msg, TimePoint now) {
+  const std::string peer = PeerName(msg.frames[0]);
+  for (zmq::message_t& payload : msg.frames) {
+    if (&payload == &msg.frames[0]) continue;
+    Result<pb::Envelope> env = Decode(payload);
+    if (!env || !env->has_ledger_request()) {
+      const std::string why = env ? fmt::format("'{}' is not a ledger request", BodyName(*env))
+                                  : env.error().message;
+      spdlog::warn("ledger: dropped a frame from {}: {}", PrintablePeer(peer), why);
+      pb::Envelope reply = NewEnvelope();
+      reply.mutable_error()->set_code(env ? pb::Error::BAD_REQUEST : pb::Error::BAD_FRAME);
+      reply.mutable_error()->set_message(why);
+      SendTo(*router_, peer, reply);
+      continue;
+    }
+    const pb::LedgerRequest& request = env->ledger_request();
+    switch (request.op_case()) {
+      case pb::LedgerRequest::kLock:
+        OnLock(peer, request, now);
+        break;
+      case pb::LedgerRequest::kUnlock:
+        OnUnlock(peer, request, now);
+        break;
+      default: {
+        if (request.has_reset()) locks_.Drop(request.book());
+        SendParts(*work_, {zmq::buffer(peer)}, payload);
+      }
+    }
+  }
+}
+
+int Ledger::Run(int signal_fd) {
+  router_ = std::make_unique<zmq::socket_t>(MakeSocket(ctx_, zmq::socket_type::router));
+  router_->set(zmq::sockopt::sndhwm, 0);  // replies are never dropped
+  zmq::socket_t work(ctx_, zmq::socket_type::push);
+  zmq::socket_t replies(ctx_, zmq::socket_type::pull);
+  work.set(zmq::sockopt::linger, 0);
+  replies.set(zmq::sockopt::linger, 0);
+  work.bind(kWork);
+  replies.bind(kReplies);
+  work_ = &work;
+  Result<std::string> bound = Bind(*router_, options_.endpoint);
+  if (!bound) {
+    spdlog::error("{}", bound.error().message);
+    return 1;
+  }
+  if (!options_.ready_file.empty()) {
+    if (Status s = WriteReadyFile(options_.ready_file, {{"endpoint", *bound}, {"pid", getpid()}});
+        !s) {
+      spdlog::error("{}", s.error().message);
+      return 1;
+    }
+  }
+  const int threads = options_.threads > 0 ? options_.threads : Cores();
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) pool.emplace_back([this] { HandlerLoop(); });
+  std::thread committer([this] { CommitterLoop(); });
+  spdlog::info("ledger up on {} ({} handler threads, db {})", *bound, threads, options_.db);
+
+  std::vector<zmq::pollitem_t> items = {{router_->handle(), 0, ZMQ_POLLIN, 0},
+                                        {replies.handle(), 0, ZMQ_POLLIN, 0},
+                                        {nullptr, signal_fd, ZMQ_POLLIN, 0}};
+  Message msg;
+  while (true) {
+    TimePoint now = Now();
+    const TimePoint next = locks_.NextExpiry();
+    const auto wait = next == TimePoint::max()
+                          ? milliseconds(1000)
+                          : std::clamp(std::chrono::ceil<milliseconds>(next - now),
+                                       milliseconds(0), milliseconds(1000));
+    zmq::poll(items, wait);
+    now = Now();
+    if (items[2].revents & ZMQ_POLLIN) break;
+    for (int i = 0; i < kBatch && RecvMessage(*router_, msg); ++i) OnRequest(msg, now);
+    for (int i = 0; i < kBatch && RecvMessage(replies, msg); ++i) {
+      if (msg.size() == 2) SendBatch(*router_, PeerName(msg.frames[0]), {&msg.frames[1], 1});
+    }
+    for (const LeaseLocks::Grant& grant : locks_.Expire(now)) {
+      spdlog::warn("ledger: lease on '{}' ran out; granted to {}", grant.book, grant.owner);
+      Grant(grant);
+    }
+  }
+  spdlog::info("ledger stopping");
+  {
+    MutexLock lock(mu_);
+    stopping_ = true;
+  }
+  wake_committer_.NotifyAll();
+  committer.join();
+  if (Result<uint64_t> d = store_->CommitPending(); !d) spdlog::error("{}", d.error().message);
+  work_ = nullptr;
+  work.close();
+  replies.close();
+  router_.reset();
+  ctx_.shutdown();  // handler threads leave their recv
+  for (std::thread& t : pool) t.join();
+  return 0;
+}
+
+}  // namespace
+
+int RunLedger(const LedgerOptions& options, int signal_fd) {
+  Result<std::unique_ptr<Store>> store = Store::Open(options.db);
+  if (!store) {
+    spdlog::error("{}", store.error().message);
+    return 1;
+  }
+  Ledger ledger(options, std::move(*store));
+  return ledger.Run(signal_fd);
+}
+
+}  // namespace fanout::ledger
