@@ -53,7 +53,7 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "bench: {}\n", what);
     return 1;
   };
-  auto site = client::LocalSite::Start(FanoutNextToUs(), {"--latency-ms", "100"});
+  auto site = client::StartSite(FanoutNextToUs(), {"--latency-ms", "100"});
   if (!site) return fail(site.error().message);
   client::ClusterOptions options;
   options.binary = FanoutNextToUs();
@@ -61,7 +61,7 @@ int Main(int argc, char** argv) {
   auto cluster = client::LocalCluster::Start(options);
   if (!cluster) return fail(cluster.error().message);
   client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
-  const std::string url = (*site)->url();
+  const std::string url = (*site)->address();
 
   // The site has 151 pages; a larger job goes round them again, each URL
   // made distinct with a query string, through a list of URLs.

@@ -87,28 +87,54 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options
   return cluster;
 }
 
-Result<std::unique_ptr<LocalSite>> LocalSite::Start(std::string binary,
-                                                    std::vector<std::string> flags,
-                                                    Duration timeout) {
+Result<std::unique_ptr<LocalService>> LocalService::Start(std::string binary,
+                                                          std::string subcommand,
+                                                          std::vector<std::string> flags,
+                                                          std::string key, Duration timeout) {
   if (binary.empty()) binary = SelfExecutable();
-  Result<std::string> dir = MakeTempDir("fanout-site");
+  Result<std::string> dir = MakeTempDir("fanout-" + subcommand);
   if (!dir) return dir.error();
-  const std::string ready = *dir + "/pokedex.ready";
-  std::vector<std::string> argv = {binary,   "--log-level", "warn",         "pokedex",
-                                   "--port", "0",           "--ready-file", ready};
-  argv.insert(argv.end(), flags.begin(), flags.end());
+  std::unique_ptr<LocalService> service(new LocalService());
+  service->dir_ = *dir;
+  service->ready_ = *dir + "/" + subcommand + ".ready";
+  service->log_ = *dir + "/" + subcommand + ".log";
+  service->key_ = std::move(key);
+  service->timeout_ = timeout;
+  service->argv_ = {binary, "--log-level", "info", subcommand, "--ready-file", service->ready_};
+  service->argv_.insert(service->argv_.end(), flags.begin(), flags.end());
+  if (Status s = service->Restart(); !s) return s.error();
+  return service;
+}
+
+Status LocalService::Restart() {
+  std::remove(ready_.c_str());
   Subprocess::Options io;
-  io.stderr_path = *dir + "/pokedex.log";
-  Result<Subprocess> process = Subprocess::Spawn(argv, io);
+  io.stderr_path = log_;
+  Result<Subprocess> process = Subprocess::Spawn(argv_, io);
   if (!process) return process.error();
-  Result<std::string> text = WaitForFile(ready, *process, timeout);
+  process_.emplace(std::move(*process));
+  Result<std::string> text = WaitForFile(ready_, *process_, timeout_);
   if (!text) return text.error();
   try {
-    const std::string url = nlohmann::json::parse(*text).at("url").get<std::string>();
-    return std::unique_ptr<LocalSite>(new LocalSite(std::move(*process), url, io.stderr_path));
+    address_ = nlohmann::json::parse(*text).at(key_).get<std::string>();
+    return {};
   } catch (const nlohmann::json::exception& e) {
-    return Internal("bad ready file {}: {}", ready, e.what());
+    return Internal("bad ready file {}: {}", ready_, e.what());
   }
+}
+
+Result<std::unique_ptr<LocalService>> StartSite(std::string binary,
+                                                std::vector<std::string> flags) {
+  flags.insert(flags.begin(), {"--port", "0"});
+  return LocalService::Start(std::move(binary), "pokedex", std::move(flags), "url");
+}
+
+Result<std::unique_ptr<LocalService>> StartLedger(std::string binary,
+                                                  std::vector<std::string> flags) {
+  if (std::find(flags.begin(), flags.end(), "--endpoint") == flags.end()) {
+    flags.insert(flags.begin(), {"--endpoint", "tcp://127.0.0.1:*"});
+  }
+  return LocalService::Start(std::move(binary), "ledger", std::move(flags), "endpoint");
 }
 
 Status LocalCluster::AddWorker() {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,27 +61,43 @@ class LocalCluster {
   int next_worker_ = 1;
 };
 
-// LocalSite: `fanout pokedex` on a free loopback port, for the demo, the
-// benchmarks and the tests; killed when destroyed.
+// LocalService: one long-running fanout process (`fanout pokedex`, `fanout
+// ledger`) on a free loopback port, for the demo, the benchmarks and the
+// tests. It is started with --ready-file and the address is read from the
+// file's `key`; the process is killed when this is destroyed.
 //
-//   auto site = LocalSite::Start(binary, {"--latency-ms", "100"});
-//   std::string url = (*site)->url() + "/pokedex/{n}";
-class LocalSite {
+//   auto site = LocalService::Start(binary, "pokedex", {"--port", "0"}, "url");
+//   std::string url = (*site)->address() + "/pokedex/{n}";
+class LocalService {
  public:
-  static Result<std::unique_ptr<LocalSite>> Start(std::string binary,
-                                                  std::vector<std::string> flags,
-                                                  Duration timeout = milliseconds(15000));
-  const std::string& url() const { return url_; }  // "http://127.0.0.1:40123"
-  Subprocess& process() { return process_; }
-  const std::string& log_path() const { return log_; }
+  static Result<std::unique_ptr<LocalService>> Start(std::string binary, std::string subcommand,
+                                                     std::vector<std::string> flags,
+                                                     std::string key,
+                                                     Duration timeout = milliseconds(15000));
+  const std::string& address() const { return address_; }
+  Subprocess& process() { return *process_; }
+  const std::string& dir() const { return dir_; }  // its log: <subcommand>.log
+  // Starts it again with the same flags (after a kill), at the same address
+  // when the flags pin it.
+  Status Restart();
 
  private:
-  LocalSite(Subprocess process, std::string url, std::string log)
-      : process_(std::move(process)), url_(std::move(url)), log_(std::move(log)) {}
-  Subprocess process_;
-  std::string url_;
+  LocalService() = default;
+  std::vector<std::string> argv_;
+  std::string ready_;
+  std::string key_;
+  Duration timeout_{};
+  std::optional<Subprocess> process_;
+  std::string address_;
+  std::string dir_;
   std::string log_;
 };
+
+// The local Pokédex site: `fanout pokedex --port 0 flags...`; address() is its URL.
+Result<std::unique_ptr<LocalService>> StartSite(std::string binary, std::vector<std::string> flags);
+// A ledger on a free port: `fanout ledger flags...`; address() is its endpoint.
+Result<std::unique_ptr<LocalService>> StartLedger(std::string binary,
+                                                  std::vector<std::string> flags);
 
 // Makes a fresh directory under $TMPDIR (or /tmp): "fanout-XXXXXX".
 Result<std::string> MakeTempDir(const std::string& prefix);

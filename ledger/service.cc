@@ -233,8 +233,8 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
     if (&payload == &msg.frames[0]) continue;
     Result<pb::Envelope> env = Decode(payload);
     if (!env || !env->has_ledger_request()) {
-      const std::string why = env ? fmt::format("'{}' is not a ledger request", BodyName(*env))
-                                  : env.error().message;
+      const std::string why =
+          env ? fmt::format("'{}' is not a ledger request", BodyName(*env)) : env.error().message;
       spdlog::warn("ledger: dropped a frame from {}: {}", PrintablePeer(peer), why);
       pb::Envelope reply = NewEnvelope();
       reply.mutable_error()->set_code(env ? pb::Error::BAD_REQUEST : pb::Error::BAD_FRAME);
@@ -295,8 +295,8 @@ int Ledger::Run(int signal_fd) {
     const TimePoint next = locks_.NextExpiry();
     const auto wait = next == TimePoint::max()
                           ? milliseconds(1000)
-                          : std::clamp(std::chrono::ceil<milliseconds>(next - now),
-                                       milliseconds(0), milliseconds(1000));
+                          : std::clamp(std::chrono::ceil<milliseconds>(next - now), milliseconds(0),
+                                       milliseconds(1000));
     zmq::poll(items, wait);
     now = Now();
     if (items[2].revents & ZMQ_POLLIN) break;

@@ -25,8 +25,8 @@ const std::vector<std::string> kFirstTwenty = {
     "Wartortle", "Blastoise", "Caterpie",  "Metapod",    "Butterfree", "Weedle",    "Kakuna",
     "Beedrill",  "Pidgey",    "Pidgeotto", "Pidgeot",    "Rattata",    "Raticate"};
 
-std::unique_ptr<client::LocalSite> StartSite(std::vector<std::string> flags) {
-  auto site = client::LocalSite::Start(FanoutBinary(), std::move(flags));
+std::unique_ptr<client::LocalService> StartSite(std::vector<std::string> flags) {
+  auto site = client::StartSite(FanoutBinary(), std::move(flags));
   EXPECT_TRUE(site.ok()) << site.error().message;
   return site ? std::move(*site) : nullptr;
 }
@@ -76,8 +76,8 @@ pb::Result AsyncOne(const pb::FetchPage& page) { return Async({page})[0]; }
 TEST(FetchPageTest, FollowsTheRedirectToTheNamedPage) {
   auto site = StartSite({});
   ASSERT_TRUE(site);
-  for (const pb::Result& r :
-       {Blocking(Page(site->url() + "/pokedex/25")), AsyncOne(Page(site->url() + "/pokedex/25"))}) {
+  for (const pb::Result& r : {Blocking(Page(site->address() + "/pokedex/25")),
+                              AsyncOne(Page(site->address() + "/pokedex/25"))}) {
     EXPECT_TRUE(r.ok()) << r.error();
     EXPECT_EQ(r.text(), "Pikachu");
   }
@@ -86,7 +86,7 @@ TEST(FetchPageTest, FollowsTheRedirectToTheNamedPage) {
 TEST(FetchPageTest, NotFoundIsAFailedTaskNamingStatusAndUrl) {
   auto site = StartSite({});
   ASSERT_TRUE(site);
-  const std::string url = site->url() + "/pokedex/999";
+  const std::string url = site->address() + "/pokedex/999";
   for (const pb::Result& r : {Blocking(Page(url, 3)), AsyncOne(Page(url, 3))}) {
     EXPECT_FALSE(r.ok());
     EXPECT_EQ(r.error(), "HTTP 404 from " + url);
@@ -97,10 +97,10 @@ TEST(FetchPageTest, ServiceUnavailableIsRetriedUntilItSucceeds) {
   // Each path answers 503 twice, then the page.
   auto site = StartSite({"--fail-first", "2"});
   ASSERT_TRUE(site);
-  EXPECT_EQ(Blocking(Page(site->url() + "/pokedex/bulbasaur", 2)).text(), "Bulbasaur");
-  EXPECT_EQ(AsyncOne(Page(site->url() + "/pokedex/ivysaur", 2)).text(), "Ivysaur");
+  EXPECT_EQ(Blocking(Page(site->address() + "/pokedex/bulbasaur", 2)).text(), "Bulbasaur");
+  EXPECT_EQ(AsyncOne(Page(site->address() + "/pokedex/ivysaur", 2)).text(), "Ivysaur");
   // With too few retries, the 503 is the error.
-  const std::string url = site->url() + "/pokedex/venusaur";
+  const std::string url = site->address() + "/pokedex/venusaur";
   const pb::Result r = Blocking(Page(url, 1));
   EXPECT_FALSE(r.ok());
   EXPECT_EQ(r.error(), "HTTP 503 from " + url);
@@ -110,7 +110,7 @@ TEST(FetchPageTest, TimeoutShorterThanTheLatencyFailsWithinTheTimeout) {
   auto site = StartSite({"--latency-ms", "3000"});
   ASSERT_TRUE(site);
   for (bool async : {false, true}) {
-    const pb::FetchPage page = Page(site->url() + "/pokedex/1", 0, 200);
+    const pb::FetchPage page = Page(site->address() + "/pokedex/1", 0, 200);
     const TimePoint start = Now();
     const pb::Result r = async ? AsyncOne(page) : Blocking(page);
     const Duration took = Now() - start;
@@ -123,13 +123,13 @@ TEST(FetchPageTest, TimeoutShorterThanTheLatencyFailsWithinTheTimeout) {
 TEST(FetchPageTest, PagesOverTheCapAndPagesThatAreNotHtmlFail) {
   auto site = StartSite({});
   ASSERT_TRUE(site);
-  pb::FetchPage big = Page(site->url() + "/pokedex/pikachu");
+  pb::FetchPage big = Page(site->address() + "/pokedex/pikachu");
   big.set_max_body_bytes(100);
   for (const pb::Result& r : {Blocking(big), AsyncOne(big)}) {
     EXPECT_FALSE(r.ok());
     EXPECT_NE(r.error().find("over the 100 byte cap"), std::string::npos) << r.error();
   }
-  const pb::Result text = Blocking(Page(site->url() + "/healthz"));
+  const pb::Result text = Blocking(Page(site->address() + "/healthz"));
   EXPECT_FALSE(text.ok());
   EXPECT_NE(text.error().find("not an HTML page"), std::string::npos) << text.error();
 }
@@ -146,7 +146,7 @@ TEST(FetchPageTest, AsyncHoldsHundredsOfRequestsInFlightOnOneThread) {
   ASSERT_TRUE(site);
   std::vector<pb::FetchPage> pages;
   for (int i = 0; i < 300; ++i)
-    pages.push_back(Page(site->url() + "/pokedex/pikachu?i=" + std::to_string(i)));
+    pages.push_back(Page(site->address() + "/pokedex/pikachu?i=" + std::to_string(i)));
   size_t peak = 0;
   std::vector<pb::Result> results = Async(pages, &peak);
   for (const pb::Result& r : results) EXPECT_EQ(r.text(), "Pikachu") << r.error();
@@ -182,7 +182,7 @@ TEST(WebJobTest, TwentyPagesUnderEachModelInOrder) {
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
   for (const std::string model : {"sync", "threads", "async"}) {
     SCOPED_TRACE(model);
-    CommandResult r = RunFanout(WebArgs(**cluster, site->url(), model));
+    CommandResult r = RunFanout(WebArgs(**cluster, site->address(), model));
     ASSERT_EQ(r.status, 0) << r.err;
     ExpectFirstTwenty(r.Json());
     EXPECT_EQ(r.Json()["model"], model);
@@ -194,7 +194,7 @@ TEST(WebJobTest, PrintsTheArticlesLog) {
   ASSERT_TRUE(site);
   auto cluster = client::LocalCluster::Start(ClusterWith(1));
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
-  std::vector<std::string> args = WebArgs(**cluster, site->url(), "async");
+  std::vector<std::string> args = WebArgs(**cluster, site->address(), "async");
   args.pop_back();  // no --json
   args.insert(args.end(), {"--count", "3"});
   CommandResult r = RunFanout(args);
@@ -209,7 +209,7 @@ TEST(WebJobTest, ASiteFailingOneRequestInFiveStillYieldsAllTwentyThroughRetries)
   auto cluster = client::LocalCluster::Start(ClusterWith(2));
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
   // Without retries the faults show (this also proves the site injects them)...
-  std::vector<std::string> args = WebArgs(**cluster, site->url(), "threads");
+  std::vector<std::string> args = WebArgs(**cluster, site->address(), "threads");
   args.insert(args.end(), {"--retries", "0"});
   CommandResult bare = RunFanout(args);
   EXPECT_EQ(bare.status, 1) << "some pages should fail without retries";
@@ -231,9 +231,9 @@ TEST(WebJobTest, PagesFromAUrlsFileWithFailuresInPlace) {
   {
     std::ofstream out(list);
     out << "# a comment, then pages\n"
-        << site->url() << "/pokedex/pikachu\n\n"
-        << site->url() << "/pokedex/999\n"
-        << site->url() << "/pokedex/151\n";
+        << site->address() << "/pokedex/pikachu\n\n"
+        << site->address() << "/pokedex/999\n"
+        << site->address() << "/pokedex/151\n";
   }
   CommandResult r = RunFanout({"submit", "web", "--coordinator", (*cluster)->clients_endpoint(),
                                "--urls-file", list, "--model", "async", "--json"});
@@ -241,7 +241,7 @@ TEST(WebJobTest, PagesFromAUrlsFileWithFailuresInPlace) {
   const nlohmann::json j = r.Json();
   ASSERT_EQ(j["tasks"], 3);
   EXPECT_EQ(j["results"][0]["value"], "Pikachu");
-  EXPECT_EQ(j["results"][1]["error"], "HTTP 404 from " + site->url() + "/pokedex/999");
+  EXPECT_EQ(j["results"][1]["error"], "HTTP 404 from " + site->address() + "/pokedex/999");
   EXPECT_EQ(j["results"][2]["value"], "Mew");
 }
 

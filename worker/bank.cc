@@ -148,13 +148,15 @@ co::Task<void> TransferAsync(const pb::Task& task, pb::Result& result, AsyncCont
     done = InvalidArgument("{}", Overdraft(t, from->balance()));
   } else {
     co_await ctx.loop.Sleep(gap);
-    Result<pb::LedgerReply> set = co_await ledger.Send(Set(t, t.from(), from->balance() - t.amount()));
+    Result<pb::LedgerReply> set =
+        co_await ledger.Send(Set(t, t.from(), from->balance() - t.amount()));
     Result<pb::LedgerReply> to = set ? co_await ledger.Send(Get(t, t.to())) : set;
     if (!to) {
       done = to.error();
     } else {
       co_await ctx.loop.Sleep(gap);
-      Result<pb::LedgerReply> put = co_await ledger.Send(Set(t, t.to(), to->balance() + t.amount()));
+      Result<pb::LedgerReply> put =
+          co_await ledger.Send(Set(t, t.to(), to->balance() + t.amount()));
       if (!put) done = put.error();
     }
   }
