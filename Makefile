@@ -28,6 +28,7 @@ demo: build
 bench: build
 	@$(BUILD)/bin/bench_dispatch
 	@$(BUILD)/bin/bench_web
+	@$(BUILD)/bin/bench_ledger
 
 # Sanitizer reports from every process (test binaries and the coordinators
 # and workers they start) go to files; any file there fails the run.

@@ -39,8 +39,8 @@ Bank StartBank(int workers, std::vector<std::string> ledger_flags = {}) {
 
 std::vector<std::string> BankArgs(const Bank& bank, const std::string& mode,
                                   const std::string& model) {
-  return {"submit",     "bank",  "--coordinator", bank.cluster->clients_endpoint(),
-          "--mode",     mode,    "--model",       model,
+  return {"submit",      "bank", "--coordinator", bank.cluster->clients_endpoint(),
+          "--mode",      mode,   "--model",       model,
           "--verify-ms", "10",   "--json"};
 }
 
