@@ -152,23 +152,23 @@ int Main(int argc, char** argv) {
         auto r = client.Run(bank(mode, model, 20, 100, 100, 0, 1), quiet);
         if (!r) return fail(r.error().message);
         walls.push_back(r->wall_ms);
-        lost.push_back(static_cast<double>(r->done.ledger().expected_sum() - r->done.ledger().sum()));
+        lost.push_back(
+            static_cast<double>(r->done.ledger().expected_sum() - r->done.ledger().sum()));
       }
       article[fmt::format("{}_{}", ModeName(mode), ModelName(model))] = {
           {"wall_ms_median", std::round(Median(walls))}, {"lost_per_run", lost}};
     }
   }
 
-  nlohmann::json out = {
-      {"benchmark", "ledger"},
-      {"machine", {{"cores", Cores()}, {"host", HostName()}}},
-      {"runs", runs},
-      {"direct", {{"transfers", transfers}, {"in_flight", window}}},
-      {"bank_job_one_async_worker",
-       {{"transfers", job_transfers},
-        {"concurrency", 64},
-        {"transfers_per_s_median", std::round(Median(job_rates))}}},
-      {"article_20_transfers_one_worker", article}};
+  nlohmann::json out = {{"benchmark", "ledger"},
+                        {"machine", {{"cores", Cores()}, {"host", HostName()}}},
+                        {"runs", runs},
+                        {"direct", {{"transfers", transfers}, {"in_flight", window}}},
+                        {"bank_job_one_async_worker",
+                         {{"transfers", job_transfers},
+                          {"concurrency", 64},
+                          {"transfers_per_s_median", std::round(Median(job_rates))}}},
+                        {"article_20_transfers_one_worker", article}};
   out["direct"].update(direct);
   fmt::print("{}\n", out.dump());
   return 0;

@@ -392,6 +392,7 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
     pb::LedgerRequest request;
     request.mutable_reset()->set_accounts(spec.bank().accounts());
     request.mutable_reset()->set_initial(spec.bank().initial());
+    request.mutable_reset()->set_keep_existing(true);  // re-sending must not wipe it
     SendToLedger(job, std::move(request), now);
   }
 }

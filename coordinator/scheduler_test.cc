@@ -386,3 +386,156 @@ TEST_F(SchedulerTest, JobWaitsForWorkersThatComeLater) {
 
 }  // namespace
 }  // namespace fanout::coordinator
+
+namespace fanout::coordinator {
+namespace {
+
+// Bank jobs open their book on the ledger before any task runs, and read it
+// back before JobDone; ledger requests are re-sent until answered.
+class BankSchedulerTest : public testing::Test {
+ protected:
+  BankSchedulerTest() : scheduler_(Options(), [] { return std::string("job-1"); }) {}
+  static SchedulerOptions Options() {
+    SchedulerOptions o;
+    o.ledger = "tcp://ledger:5557";
+    return o;
+  }
+  pb::JobSpec Bank(uint32_t count) {
+    pb::JobSpec spec;
+    spec.set_model(pb::SYNC);
+    spec.set_count(count);
+    pb::BankJob* b = spec.mutable_bank();
+    b->set_accounts(5);
+    b->set_initial(1000);
+    b->set_amount_max(100);
+    b->set_mode(pb::ATOMIC);
+    return spec;
+  }
+  void Submit(const pb::JobSpec& spec) {
+    pb::Envelope hello = NewEnvelope();
+    hello.mutable_hello()->set_worker_id("w1");
+    hello.mutable_hello()->set_concurrency(4);
+    scheduler_.OnWorkerMessage("w1", hello, now_);
+    pb::Envelope env = NewEnvelope();
+    *env.mutable_submit()->mutable_spec() = spec;
+    scheduler_.OnClientMessage("c1", env, now_);
+  }
+  std::vector<pb::LedgerRequest> Ledger() {
+    std::vector<pb::LedgerRequest> out;
+    for (const pb::Envelope& e : scheduler_.to_ledger()) out.push_back(e.ledger_request());
+    scheduler_.to_ledger().clear();
+    return out;
+  }
+  std::vector<pb::Task> Dispatch() {
+    scheduler_.Dispatch(now_);
+    std::vector<pb::Task> tasks;
+    for (const Outgoing& o : scheduler_.to_workers()) {
+      if (o.envelope.has_task()) tasks.push_back(o.envelope.task());
+    }
+    scheduler_.to_workers().clear();
+    return tasks;
+  }
+  void Answer(const pb::LedgerRequest& request, bool ok = true) {
+    pb::LedgerReply reply;
+    reply.set_request_id(request.request_id());
+    reply.set_ok(ok);
+    if (request.has_snapshot()) {
+      (*reply.mutable_balances())["bank_1"] = 960;
+      (*reply.mutable_balances())["bank_2"] = 4040;
+    }
+    if (!ok) reply.set_error("disk full");
+    scheduler_.OnLedgerReply(reply, now_);
+  }
+  const pb::JobDone* Done() {
+    for (const Outgoing& o : scheduler_.to_clients()) {
+      if (o.envelope.has_job_done()) {
+        done_ = o.envelope.job_done();
+        return &done_;
+      }
+    }
+    return nullptr;
+  }
+  void Complete(const pb::Task& task) {
+    pb::Envelope env = NewEnvelope();
+    env.mutable_result()->set_job_id(task.job_id());
+    env.mutable_result()->set_index(task.index());
+    env.mutable_result()->set_attempt(task.attempt());
+    env.mutable_result()->set_ok(true);
+    scheduler_.OnWorkerMessage("w1", env, now_);
+  }
+
+  TimePoint now_ = TimePoint{} + std::chrono::hours(1);
+  Scheduler scheduler_;
+  pb::JobDone done_;
+};
+
+TEST_F(BankSchedulerTest, TasksWaitForTheBookAndCarryTheLedger) {
+  Submit(Bank(2));
+  std::vector<pb::LedgerRequest> sent = Ledger();
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(sent[0].book(), "job-1");
+  EXPECT_EQ(sent[0].reset().accounts(), 5u);
+  EXPECT_TRUE(sent[0].reset().keep_existing());
+  EXPECT_TRUE(Dispatch().empty()) << "no transfer before the book exists";
+
+  // Unanswered for a second: the same request again.
+  now_ += milliseconds(1001);
+  scheduler_.Tick(now_);
+  std::vector<pb::LedgerRequest> again = Ledger();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].request_id(), sent[0].request_id());
+
+  Answer(sent[0]);
+  std::vector<pb::Task> tasks = Dispatch();
+  ASSERT_EQ(tasks.size(), 1u);  // sync: one at a time
+  EXPECT_EQ(tasks[0].transfer().ledger(), "tcp://ledger:5557");
+  EXPECT_EQ(tasks[0].transfer().book(), "job-1");
+  EXPECT_EQ(tasks[0].transfer().transfer_id(), "job-1/1");
+  EXPECT_NE(tasks[0].transfer().from(), tasks[0].transfer().to());
+
+  Complete(tasks[0]);
+  Complete(Dispatch()[0]);
+  EXPECT_EQ(Done(), nullptr) << "JobDone waits for the final balances";
+  std::vector<pb::LedgerRequest> snapshot = Ledger();
+  ASSERT_EQ(snapshot.size(), 1u);
+  ASSERT_TRUE(snapshot[0].has_snapshot());
+  Answer(snapshot[0]);
+  const pb::JobDone* done = Done();
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->ok(), 2u);
+  EXPECT_EQ(done->ledger().sum(), 5000);
+  EXPECT_EQ(done->ledger().expected_sum(), 5000);
+  EXPECT_EQ(done->ledger().balances().at("bank_2"), 4040);
+}
+
+TEST_F(BankSchedulerTest, ALedgerThatNeverAnswersEndsTheJobWithTheReason) {
+  Submit(Bank(3));
+  Ledger();
+  for (int i = 0; i < 31; ++i) {
+    now_ += milliseconds(1000);
+    pb::Envelope alive = NewEnvelope();
+    alive.mutable_heartbeat();
+    scheduler_.OnClientMessage("c1", alive, now_);  // the client is still there
+    scheduler_.Tick(now_);
+  }
+  const pb::JobDone* done = Done();
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->failed(), 3u);
+  EXPECT_NE(done->reason().find("did not answer"), std::string::npos) << done->reason();
+}
+
+TEST(BankSchedulerRejectTest, NoLedgerNoBankJobs) {
+  Scheduler scheduler(SchedulerOptions{}, [] { return std::string("job-1"); });
+  pb::Envelope env = NewEnvelope();
+  env.mutable_submit()->mutable_spec()->set_model(pb::SYNC);
+  env.mutable_submit()->mutable_spec()->set_count(1);
+  env.mutable_submit()->mutable_spec()->mutable_bank()->set_accounts(5);
+  env.mutable_submit()->mutable_spec()->mutable_bank()->set_amount_max(1);
+  scheduler.OnClientMessage("c1", env, TimePoint{});
+  ASSERT_EQ(scheduler.to_clients().size(), 1u);
+  EXPECT_NE(scheduler.to_clients()[0].envelope.rejected().reason().find("--ledger"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace fanout::coordinator

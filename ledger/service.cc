@@ -109,7 +109,8 @@ uint64_t Ledger::Execute(const pb::LedgerRequest& r, pb::LedgerReply* reply) {
       return 0;
     }
     case pb::LedgerRequest::kReset: {
-      Result<uint64_t> ticket = store_->Reset(book, r.reset().accounts(), r.reset().initial());
+      Result<uint64_t> ticket =
+          store_->Reset(book, r.reset().accounts(), r.reset().initial(), r.reset().keep_existing());
       if (!ticket) return Fail(reply, ticket.error()), 0;
       return *ticket;
     }
@@ -251,7 +252,7 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
         OnUnlock(peer, request, now);
         break;
       default: {
-        if (request.has_reset()) locks_.Drop(request.book());
+        if (request.has_reset() && !request.reset().keep_existing()) locks_.Drop(request.book());
         SendParts(*work_, {zmq::buffer(peer)}, payload);
       }
     }

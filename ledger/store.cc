@@ -102,7 +102,8 @@ uint64_t Store::Queue(std::vector<Write> writes) {
   return last_ticket_;
 }
 
-Result<uint64_t> Store::Reset(const std::string& book, uint32_t accounts, int64_t initial) {
+Result<uint64_t> Store::Reset(const std::string& book, uint32_t accounts, int64_t initial,
+                              bool keep_existing) {
   if (book.empty()) return InvalidArgument("a book needs a name");
   if (accounts < 1 || accounts > kMaxAccounts) {
     return InvalidArgument("accounts must be between 1 and {} (got {})", kMaxAccounts, accounts);
@@ -110,6 +111,7 @@ Result<uint64_t> Store::Reset(const std::string& book, uint32_t accounts, int64_
   if (initial < 0) return InvalidArgument("initial balance must not be negative ({})", initial);
   MutexLock lock(mu_);
   if (Status s = Usable(); !s) return s.error();
+  if (keep_existing && books_.contains(book)) return last_ticket_;
   Book& b = books_[book];
   b = Book{};
   std::vector<Write> writes = {DropBook{book}};

@@ -48,8 +48,9 @@ class Store {
   ~Store();
 
   // Creates `book` with accounts bank_1..bank_N at `initial` each, or
-  // starts it over if it exists. Returns the ticket.
-  Result<uint64_t> Reset(const std::string& book, uint32_t accounts, int64_t initial);
+  // starts it over if it exists (unless `keep_existing`). Returns the ticket.
+  Result<uint64_t> Reset(const std::string& book, uint32_t accounts, int64_t initial,
+                         bool keep_existing = false);
   Result<int64_t> Get(const std::string& book, const std::string& account) const;
   // The unsafe primitive: overwrites a balance (never below zero).
   Result<uint64_t> Set(const std::string& book, const std::string& account, int64_t balance);

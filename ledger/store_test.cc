@@ -38,6 +38,17 @@ TEST(StoreTest, ResetMakesTheArticlesBook) {
   EXPECT_EQ(Sum(b), 5000);
 }
 
+TEST(StoreTest, OpeningAnExistingBookWithKeepExistingChangesNothing) {
+  auto store = Memory();
+  ASSERT_TRUE(store->Reset("job-1", 2, 100).ok());
+  ASSERT_TRUE(store->Transfer("job-1", "t1", "bank_1", "bank_2", 10).ok());
+  ASSERT_TRUE(store->Reset("job-1", 2, 100, /*keep_existing=*/true).ok());
+  EXPECT_EQ(*store->Get("job-1", "bank_1"), 90);
+  ASSERT_TRUE(store->Reset("job-1", 2, 100).ok());  // a real reset starts over
+  EXPECT_EQ(*store->Get("job-1", "bank_1"), 100);
+  EXPECT_FALSE(store->Applied("job-1", "t1"));
+}
+
 TEST(StoreTest, TransferMovesMoneyAndKeepsTheSum) {
   auto store = Memory();
   ASSERT_TRUE(store->Reset("job-1", 5, 1000).ok());
