@@ -5,7 +5,7 @@ BUILD       ?= build
 JOBS        ?= $(shell nproc)
 CMAKE_FLAGS ?=
 CLANG_FORMAT ?= clang-format-14
-SOURCES = $(shell git ls-files '*.cc' '*.h' 2>/dev/null)
+SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
 .PHONY: all bootstrap build test demo bench asan tsan thread-safety format check-format clean
 
