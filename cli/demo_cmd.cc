@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/signals.h"
 #include "common/term.h"
+#include "pokedex/site.h"
 
 namespace fanout::cli {
 namespace {
@@ -20,13 +21,13 @@ struct DemoFlags {
   bool quick = false;
 };
 
+// One row of the table: a job under a model (and a mode, for bank jobs).
 struct Run {
-  pb::Model model;
-  uint32_t workers;
+  std::string job;
+  std::string label;  // "threads", "async/locked", "sync x2"
+  pb::JobSpec spec;
+  bool baseline = false;  // the job's sync run: speed-ups are against it
 };
-
-// Quiet while a run goes: one line saying what is running.
-class DemoObserver : public client::JobObserver {};
 
 // Every value is right when each task's number is start + iterations: the
 // loop adds 1 per iteration and loses nothing for these starts.
@@ -40,6 +41,90 @@ bool MathIsRight(const client::JobReport& report) {
   return true;
 }
 
+bool WebIsRight(const client::JobReport& report) {
+  if (report.done.ok() != report.tasks.size()) return false;
+  for (const client::TaskRecord& task : report.tasks) {
+    const auto& entry = pokedex::Pokedex()[report.spec.web().start() + task.index - 2];
+    if (task.result.text() != entry.name) return false;
+  }
+  return true;
+}
+
+// What the result column says, and whether the run is as it should be
+// (unsafe transfers are expected to lose money: that is the lesson).
+std::pair<std::string, bool> Verdict(const client::JobReport& report, const Style& style) {
+  const uint32_t n = static_cast<uint32_t>(report.tasks.size());
+  switch (report.spec.kind_case()) {
+    case pb::JobSpec::kMath:
+      if (MathIsRight(report)) return {style.Green(fmt::format("all {} values right", n)), true};
+      return {style.Red("WRONG VALUES"), false};
+    case pb::JobSpec::kWeb:
+      if (WebIsRight(report)) return {style.Green(fmt::format("all {} names right", n)), true};
+      return {style.Red(fmt::format("{} of {} pages failed", report.done.failed(), n)), false};
+    case pb::JobSpec::kBank: {
+      const pb::LedgerSnapshot& l = report.done.ledger();
+      if (!l.error().empty()) return {style.Red("ledger: " + l.error()), false};
+      const int64_t lost = l.expected_sum() - l.sum();
+      const bool safe = report.spec.bank().mode() != pb::UNSAFE;
+      if (lost == 0) {
+        return {style.Green(fmt::format("sum {} right", l.sum())), report.done.failed() == 0};
+      }
+      const std::string text =
+          fmt::format("sum {}: {} {}", l.sum(), std::abs(lost), lost > 0 ? "lost" : "created");
+      return {safe ? style.Red(text) : style.Yellow(text), !safe};
+    }
+    case pb::JobSpec::KIND_NOT_SET:
+      break;
+  }
+  return {"", false};
+}
+
+std::vector<Run> Plan(const DemoFlags& flags, const std::string& site, int workers,
+                      int64_t iterations) {
+  std::vector<Run> runs;
+  auto spec = [&](pb::Model model, uint32_t max_workers) {
+    pb::JobSpec s;
+    s.set_model(model);
+    s.set_count(flags.count);
+    s.set_max_workers(max_workers);
+    return s;
+  };
+  for (pb::Model model : {pb::SYNC, pb::THREADS, pb::ASYNC}) {
+    Run run{"web", std::string(ModelName(model)), spec(model, 1), model == pb::SYNC};
+    run.spec.mutable_web()->set_url_template(site + "/pokedex/{n}");
+    run.spec.mutable_web()->set_start(1);
+    run.spec.mutable_web()->set_retries(2);
+    runs.push_back(std::move(run));
+  }
+  for (auto [model, n] :
+       {std::pair{pb::SYNC, 1}, {pb::THREADS, 1}, {pb::ASYNC, 1}, {pb::SYNC, workers}}) {
+    Run run{"math", n > 1 ? fmt::format("sync x{}", n) : std::string(ModelName(model)),
+            spec(model, static_cast<uint32_t>(n)), model == pb::SYNC && n == 1};
+    run.spec.mutable_math()->set_start(1);
+    run.spec.mutable_math()->set_iterations(static_cast<uint64_t>(iterations));
+    runs.push_back(std::move(run));
+  }
+  std::vector<std::pair<pb::Model, pb::TransferMode>> bank = {{pb::SYNC, pb::UNSAFE}};
+  for (pb::Model model : {pb::THREADS, pb::ASYNC}) {
+    for (pb::TransferMode mode : {pb::UNSAFE, pb::LOCKED, pb::ATOMIC})
+      bank.push_back({model, mode});
+  }
+  for (auto [model, mode] : bank) {
+    Run run{"bank", fmt::format("{}/{}", ModelName(model), ModeName(mode)), spec(model, 1),
+            model == pb::SYNC};
+    pb::BankJob* b = run.spec.mutable_bank();
+    b->set_accounts(5);
+    b->set_initial(1000);
+    b->set_amount_max(100);
+    b->set_seed(1);
+    b->set_mode(mode);
+    b->set_verify_ms(100);
+    b->set_gap_us(100);
+    runs.push_back(std::move(run));
+  }
+  return runs;
+}
+
 int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
   if (!signals) return kExitFailed;
@@ -47,54 +132,59 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   const int workers = flags.workers > 0 ? flags.workers : std::max(2, static_cast<int>(Cores()));
   const int64_t iterations = flags.quick ? flags.iterations / 10 : flags.iterations;
   const Style style = Style::For(stdout);
-
-  fmt::print("Starting a local cluster: 1 coordinator and {} workers on loopback...\n", workers);
-  std::fflush(stdout);
-  auto cluster = client::LocalCluster::Start({.workers = workers});
-  if (!cluster) {
-    fmt::print(stderr, "fanout demo: {}\n", cluster.error().message);
+  auto fail = [](const std::string& what) {
+    fmt::print(stderr, "fanout demo: {}\n", what);
     return kExitFailed;
-  }
+  };
+
+  fmt::print(
+      "Starting a local cluster: a coordinator, {} workers, a ledger and a Pokédex site "
+      "(100 ms a page) on loopback...\n",
+      workers);
+  std::fflush(stdout);
+  auto dir = client::MakeTempDir("fanout-demo");
+  if (!dir) return fail(dir.error().message);
+  auto site = client::StartSite("", {"--latency-ms", "100"});
+  if (!site) return fail(site.error().message);
+  auto ledger = client::StartLedger("", {"--db", *dir + "/ledger.db"});
+  if (!ledger) return fail(ledger.error().message);
+  client::ClusterOptions options;
+  options.workers = workers;
+  options.coordinator_flags = {"--ledger", (*ledger)->address()};
+  auto cluster = client::LocalCluster::Start(options);
+  if (!cluster) return fail(cluster.error().message);
   client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
 
-  const std::vector<Run> runs = {
-      {pb::SYNC, 1}, {pb::THREADS, 1}, {pb::ASYNC, 1}, {pb::SYNC, static_cast<uint32_t>(workers)}};
-  fmt::print("\nmath: {} runs of {} iterations each\n\n", flags.count, iterations);
+  fmt::print("\n{} tasks a run; math: {} iterations each; bank: 5 accounts of 1000\n\n",
+             flags.count, iterations);
   fmt::print("{}\n",
-             style.Bold(fmt::format("  {:<6} {:<9} {:>7}  {:>10}  {:>8}  {}", "job", "model",
+             style.Bold(fmt::format("  {:<5} {:<14} {:>7}  {:>10}  {:>8}  {}", "job", "model",
                                     "workers", "wall time", "speed-up", "result")));
   double baseline_ms = 0;
   bool all_right = true;
-  for (const Run& run : runs) {
-    pb::JobSpec spec;
-    spec.set_model(run.model);
-    spec.set_count(flags.count);
-    spec.set_max_workers(run.workers);
-    spec.mutable_math()->set_start(1);
-    spec.mutable_math()->set_iterations(static_cast<uint64_t>(iterations));
-    DemoObserver quiet;
-    Result<client::JobReport> report = client.Run(spec, quiet, signals->fd());
-    if (!report) {
-      fmt::print(stderr, "fanout demo: {}\n", report.error().message);
-      return kExitFailed;
-    }
-    if (!report->done.reason().empty()) {
-      fmt::print(stderr, "fanout demo: interrupted; stopping the cluster\n");
+  std::string last_job;
+  for (const Run& run : Plan(flags, (*site)->address(), workers, iterations)) {
+    if (!last_job.empty() && run.job != last_job) fmt::print("\n");
+    last_job = run.job;
+    client::JobObserver quiet;
+    Result<client::JobReport> report = client.Run(run.spec, quiet, signals->fd());
+    if (!report) return fail(report.error().message);
+    if (report->done.reason() == "cancelled by the client") {
+      fmt::print(stderr, "fanout demo: interrupted; stopping everything it started\n");
       return kExitInterrupted;
     }
-    if (baseline_ms == 0) baseline_ms = report->wall_ms;
-    const bool right = MathIsRight(*report);
+    if (run.baseline) baseline_ms = report->wall_ms;
+    const auto [verdict, right] = Verdict(*report, style);
     all_right &= right;
-    fmt::print("  {:<6} {:<9} {:>7}  {:>10}  {:>7.2f}x  {}\n", "math", ModelName(run.model),
+    fmt::print("  {:<5} {:<14} {:>7}  {:>10}  {:>7.2f}x  {}\n", run.job, run.label,
                report->done.workers_used(), HumanDuration(report->wall_ms),
-               baseline_ms / report->wall_ms,
-               right ? style.Green(fmt::format("all {} values right", flags.count))
-                     : style.Red("WRONG VALUES"));
+               baseline_ms / report->wall_ms, verdict);
     std::fflush(stdout);
   }
   fmt::print(
-      "\nthreads and more processes use both cores; async, like asyncio, runs CPU work on "
-      "one thread.\n");
+      "\nweb: threads and async overlap the waits. math: only more cores help (threads in C++, "
+      "or processes);\nasync runs CPU work on one thread, as asyncio. bank: without a lock "
+      "concurrent transfers lose money.\n");
   return all_right ? kExitOk : kExitFailed;
 }
 
@@ -102,7 +192,8 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
 
 Command AddDemo(CLI::App& app, const GlobalFlags& global) {
   CLI::App* cmd = app.add_subcommand(
-      "demo", "Start a local cluster, run the comparison of models, print the table, clean up");
+      "demo",
+      "Start a local cluster, run web, math and bank under every model, print the table, clean up");
   auto f = std::make_shared<DemoFlags>();
   cmd->add_option("--workers", f->workers, "worker processes (0: the number of cores, at least 2)")
       ->check(CLI::Range(0, 64))

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -46,7 +47,7 @@ nlohmann::json CommandResult::Json() const {
   return nlohmann::json::parse(last, nullptr, /*allow_exceptions=*/false);
 }
 
-Background StartFanout(const std::vector<std::string>& args) {
+Background StartFanout(const std::vector<std::string>& args, const std::vector<std::string>& env) {
   static std::atomic<int> n{0};
   const std::string base = fmt::format("{}/fanout-{}-{}", ::testing::TempDir(), getpid(), ++n);
   Background bg{Subprocess::Spawn({"/bin/true"}).value(), base + ".out", base + ".err"};
@@ -58,6 +59,7 @@ Background StartFanout(const std::vector<std::string>& args) {
   io.stdout_path = bg.out_path;
   io.stderr_path = bg.err_path;
   io.env = {"NO_COLOR=1"};
+  io.env.insert(io.env.end(), env.begin(), env.end());
   Result<Subprocess> p = Subprocess::Spawn(argv, io);
   EXPECT_TRUE(p.ok()) << (p.ok() ? "" : p.error().message);
   if (p.ok()) bg.process = std::move(*p);
@@ -84,6 +86,30 @@ client::ClusterOptions ClusterWith(int workers) {
   options.workers = workers;
   options.log_level = "info";
   return options;
+}
+
+std::vector<pid_t> ProcessesWithEnv(const std::string& entry) {
+  std::vector<pid_t> found;
+  for (const auto& dir : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = dir.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    if (pid == getpid()) continue;
+    std::ifstream in(dir.path() / "environ");
+    std::string var;
+    while (std::getline(in, var, '\0')) {
+      if (var == entry) {
+        // A zombie has exited; it is only waiting to be reaped.
+        std::ifstream stat(dir.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const size_t paren = text.rfind(')');
+        if (paren != std::string::npos && text.size() > paren + 2 && text[paren + 2] == 'Z') break;
+        found.push_back(pid);
+        break;
+      }
+    }
+  }
+  return found;
 }
 
 }  // namespace fanout::testing

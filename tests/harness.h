@@ -38,7 +38,13 @@ struct Background {
   std::string err_path;
   CommandResult Finish(Duration timeout = std::chrono::seconds(60));
 };
-Background StartFanout(const std::vector<std::string>& args);
+Background StartFanout(const std::vector<std::string>& args,
+                       const std::vector<std::string>& env = {});
+
+// Processes (other than this one) whose environment holds `entry`
+// ("NAME=value"): how a test finds everything a command started, children
+// and grandchildren, to check that nothing was left behind.
+std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
 
 client::ClusterOptions ClusterWith(int workers);
 
