@@ -1,11 +1,15 @@
 #include <signal.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <vector>
 
 #include "cli/commands.h"
 #include "client/job_client.h"
 #include "client/local_cluster.h"
+#include "client/timeline.h"
 #include "common/log.h"
 #include "common/signals.h"
 #include "common/term.h"
@@ -19,7 +23,54 @@ struct DemoFlags {
   uint32_t count = 20;
   int64_t iterations = 2'000'000;
   bool quick = false;
+  std::string out = "fanout-report";
 };
+
+// What the report page shows of one run.
+struct Row {
+  std::string job, label, wall, speedup, verdict, picture;
+  bool right;
+};
+
+std::string Plain(std::string text) {  // the verdict without terminal colours
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '\x1b') {
+      while (i < text.size() && text[i] != 'm') ++i;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+Status WriteIndex(const std::string& dir, const std::vector<Row>& rows) {
+  std::string html = R"(<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>fanout demo</title>
+<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
+td,th{padding:3px 12px;text-align:left}tr:nth-child(even){background:#f4f4f4}
+.bad{color:#c62828}figure{margin:1.5em 0}</style></head><body>
+<h1>fanout demo</h1>
+<p>Twenty tasks a run. Each picture has a lane per worker thread or coroutine slot and a bar per
+task, from its start to its end.</p>
+<table><tr><th>job</th><th>model</th><th>wall time</th><th>speed-up</th><th>result</th></tr>
+)";
+  for (const Row& r : rows) {
+    html +=
+        fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>\n", r.job,
+                    r.label, r.wall, r.speedup, r.right ? "" : " class=\"bad\"", r.verdict);
+  }
+  html += "</table>\n";
+  for (const Row& r : rows) {
+    html +=
+        fmt::format("<figure><img src=\"{}\" alt=\"{} {}\"></figure>\n", r.picture, r.job, r.label);
+  }
+  html += "</body></html>\n";
+  std::ofstream out(dir + "/index.html");
+  out << html;
+  if (!out) return Unavailable("cannot write {}/index.html", dir);
+  return {};
+}
 
 // One row of the table: a job under a model (and a mode, for bank jobs).
 struct Run {
@@ -160,6 +211,10 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   fmt::print("{}\n",
              style.Bold(fmt::format("  {:<5} {:<14} {:>7}  {:>10}  {:>8}  {}", "job", "model",
                                     "workers", "wall time", "speed-up", "result")));
+  std::error_code error;
+  std::filesystem::create_directories(flags.out, error);
+  if (error) return fail(fmt::format("cannot make {}: {}", flags.out, error.message()));
+  std::vector<Row> rows;
   double baseline_ms = 0;
   bool all_right = true;
   std::string last_job;
@@ -180,11 +235,27 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
                report->done.workers_used(), HumanDuration(report->wall_ms),
                baseline_ms / report->wall_ms, verdict);
     std::fflush(stdout);
+    std::string name = fmt::format("{}-{}", run.job, run.label);
+    std::replace(name.begin(), name.end(), '/', '-');
+    std::replace(name.begin(), name.end(), ' ', '-');
+    const std::string title =
+        fmt::format("{} under {}: {}", run.job, run.label, HumanDuration(report->wall_ms));
+    for (const char* ext : {".svg", ".json"}) {
+      if (Status s = client::WriteTimeline(*report, flags.out + "/" + name + ext, title); !s) {
+        return fail(s.error().message);
+      }
+    }
+    rows.push_back({run.job, run.label, HumanDuration(report->wall_ms),
+                    fmt::format("{:.2f}x", baseline_ms / report->wall_ms), Plain(verdict),
+                    name + ".svg", right});
   }
+  if (Status s = WriteIndex(flags.out, rows); !s) return fail(s.error().message);
   fmt::print(
       "\nweb: threads and async overlap the waits. math: only more cores help (threads in C++, "
       "or processes);\nasync runs CPU work on one thread, as asyncio. bank: without a lock "
       "concurrent transfers lose money.\n");
+  fmt::print("\nTimelines of every run (SVG, and Chrome traces for Perfetto): {}/index.html\n",
+             flags.out);
   return all_right ? kExitOk : kExitFailed;
 }
 
@@ -205,6 +276,7 @@ Command AddDemo(CLI::App& app, const GlobalFlags& global) {
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   cmd->add_flag("--quick", f->quick, "a tenth of the math iterations");
+  cmd->add_option("--out", f->out, "where the timelines and index.html go")->capture_default_str();
   return {cmd, [f, &global] { return RunDemo(*f, global); }};
 }
 

@@ -13,6 +13,7 @@
 #include "cli/printer.h"
 #include "client/job_client.h"
 #include "client/report.h"
+#include "client/timeline.h"
 #include "common/log.h"
 #include "common/signals.h"
 
@@ -30,6 +31,7 @@ struct SubmitFlags {
   int connect_timeout_ms = 3000;
   bool json = false;
   bool quiet = false;
+  std::vector<std::string> timelines;
   // math and web
   double start = 1;
   // math
@@ -148,6 +150,13 @@ int RunSubmit(const SubmitFlags& flags, const GlobalFlags& global) {
     }
   }
   if (!flags.quiet) printer.PrintSummary(*report);
+  for (const std::string& path : flags.timelines) {
+    const std::string title = fmt::format("{} under {}, job {}", KindName(report->spec),
+                                          ModelName(report->spec.model()), report->job_id);
+    if (Status s = client::WriteTimeline(*report, path, title); !s) {
+      fmt::print(stderr, "fanout submit: {}\n", s.error().message);
+    }
+  }
   if (flags.json) {
     fmt::print(stdout, "{}\n", client::ReportJson(*report).dump());
     std::fflush(stdout);
@@ -189,6 +198,8 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_flag("--json", f->json, "print one JSON summary on the last line of stdout");
   cmd->add_flag("-q,--quiet", f->quiet, "no live log, no table");
+  cmd->add_option("--timeline", f->timelines,
+                  "draw the job: FILE.svg (a picture) or FILE.json (a Chrome trace); repeatable");
   cmd->add_option("--start", f->start,
                   "math: starting number of task 1; web: its page number (task i: start + i - 1)")
       ->capture_default_str();

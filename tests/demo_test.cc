@@ -7,6 +7,7 @@
 #include <sstream>
 #include <thread>
 
+#include "client/local_cluster.h"
 #include "tests/harness.h"
 
 namespace fanout::testing {
@@ -43,8 +44,11 @@ void ExpectNothingLeft(const std::string& marker) {
 
 TEST(DemoTest, QuickDemoRunsEveryJobUnderEveryModelAndLeavesNothing) {
   const std::string marker = Marker();
-  CommandResult r =
-      StartFanout({"demo", "--quick", "--workers", "2"}, {marker}).Finish(seconds(120));
+  auto dir = client::MakeTempDir("demo-test");
+  ASSERT_TRUE(dir.ok());
+  const std::string out = *dir + "/report";
+  CommandResult r = StartFanout({"demo", "--quick", "--workers", "2", "--out", out}, {marker})
+                        .Finish(seconds(120));
   ASSERT_EQ(r.status, 0) << r.out << r.err;
   EXPECT_EQ(Rows(r.out, "web").size(), 3u) << r.out;
   EXPECT_EQ(Rows(r.out, "math").size(), 4u) << r.out;
@@ -68,11 +72,31 @@ TEST(DemoTest, QuickDemoRunsEveryJobUnderEveryModelAndLeavesNothing) {
   }
   EXPECT_EQ(r.out.find("\x1b["), std::string::npos) << "no colour when not a terminal";
   ExpectNothingLeft(marker);
+
+  // The report: a picture and a trace per run, and a page showing them all.
+  const std::string index = ReadFile(out + "/index.html");
+  for (const std::string name : {"web-sync", "web-async", "math-sync-x2", "bank-threads-locked"}) {
+    EXPECT_NE(index.find("<img src=\"" + name + ".svg\""), std::string::npos) << name;
+    const std::string svg = ReadFile(out + "/" + name + ".svg");
+    size_t bars = 0;
+    for (size_t at = 0; (at = svg.find("<rect class=\"task ", at)) != std::string::npos; ++at) {
+      ++bars;
+    }
+    EXPECT_EQ(bars, 20u) << name;
+    EXPECT_TRUE(svg.ends_with("</svg>\n")) << name;
+    const nlohmann::json trace =
+        nlohmann::json::parse(ReadFile(out + "/" + name + ".json"), nullptr, false);
+    ASSERT_TRUE(trace.is_object()) << name;
+    EXPECT_FALSE(trace["traceEvents"].empty()) << name;
+  }
 }
 
 TEST(DemoTest, InterruptedDemoStopsEverythingItStarted) {
   const std::string marker = Marker();
-  Background demo = StartFanout({"demo", "--quick", "--workers", "2"}, {marker});
+  auto dir = client::MakeTempDir("demo-test");
+  ASSERT_TRUE(dir.ok());
+  Background demo =
+      StartFanout({"demo", "--quick", "--workers", "2", "--out", *dir + "/report"}, {marker});
   // Wait until the cluster is up and the first run is going.
   const TimePoint give_up = Now() + seconds(30);
   while (ReadFile(demo.out_path).find("tasks a run") == std::string::npos && Now() < give_up) {

@@ -189,6 +189,24 @@ TEST(WebJobTest, TwentyPagesUnderEachModelInOrder) {
   }
 }
 
+TEST(WebJobTest, DrawsTheJobAsATimelineAndATrace) {
+  auto site = StartSite({"--latency-ms", "20"});
+  ASSERT_TRUE(site);
+  auto cluster = client::LocalCluster::Start(ClusterWith(1));
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  const std::string svg = (*cluster)->dir() + "/web.svg", trace = (*cluster)->dir() + "/web.json";
+  std::vector<std::string> args = WebArgs(**cluster, site->address(), "async");
+  args.insert(args.end(), {"--count", "5", "--timeline", svg, "--timeline", trace});
+  CommandResult r = RunFanout(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const std::string picture = ReadFile(svg);
+  EXPECT_TRUE(picture.starts_with("<svg")) << picture.substr(0, 100);
+  EXPECT_NE(picture.find("task 5: Charmeleon"), std::string::npos) << "a bar per task, titled";
+  const nlohmann::json events = nlohmann::json::parse(ReadFile(trace))["traceEvents"];
+  EXPECT_EQ(
+      std::count_if(events.begin(), events.end(), [](const auto& e) { return e["ph"] == "X"; }), 5);
+}
+
 TEST(WebJobTest, PrintsTheArticlesLog) {
   auto site = StartSite({});
   ASSERT_TRUE(site);

@@ -1,0 +1,56 @@
+// Timelines: what happened in a job, drawn as the article's diagrams. One
+// lane per worker and per thread or coroutine slot on it, one bar per task
+// from its start to its end, on a shared time axis.
+//
+// Times are the workers' start and finish stamps relative to the job's
+// acceptance on the coordinator. All the processes of `fanout demo` share
+// one host and so one clock; across hosts the stamps would need the clock
+// offsets the heartbeats could measure, which fanout does not yet do.
+//
+//   Timeline t = LayOut(report);
+//   WriteFile("run.svg", RenderSvg(t, "web under async"));
+//   WriteFile("run.json", RenderTrace(t).dump());
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "client/job_client.h"
+#include "common/result.h"
+
+namespace fanout::client {
+
+struct Timeline {
+  struct Lane {
+    std::string worker;
+    uint32_t thread;  // pool thread or coroutine slot on that worker
+  };
+  struct Bar {
+    size_t lane;
+    uint32_t index;   // the task
+    double start_ms;  // since the job was accepted
+    double end_ms;
+    bool ok;
+    std::string label;  // the value or the error
+  };
+  std::vector<Lane> lanes;  // by worker, then thread
+  std::vector<Bar> bars;    // by task index
+  double span_ms = 0;       // the axis runs from 0 to here
+};
+
+Timeline LayOut(const JobReport& report);
+
+// A tick step for an axis of `span_ms`: 1, 2 or 5 times a power of ten,
+// giving 4 to 10 ticks.
+double TickStep(double span_ms);
+
+std::string RenderSvg(const Timeline& timeline, const std::string& title);
+// Chrome trace-event JSON (Perfetto, chrome://tracing): a process per
+// worker, a thread per lane, a complete event per task.
+nlohmann::json RenderTrace(const Timeline& timeline);
+
+// Writes a timeline of `report` to `path`: SVG for *.svg, trace JSON for *.json.
+Status WriteTimeline(const JobReport& report, const std::string& path, const std::string& title);
+
+}  // namespace fanout::client
