@@ -57,14 +57,30 @@ Timeline LayOut(const JobReport& report) {
   for (const TaskRecord& task : report.tasks) {
     if (!task.done || task.result.started_us() <= 0) continue;
     const pb::Result& r = task.result;
-    Timeline::Bar bar{lane_of.at({r.worker_id(), r.thread()}),
-                      task.index,
-                      (r.started_us() - report.accepted_us) / 1000.0,
-                      (r.finished_us() - report.accepted_us) / 1000.0,
-                      r.ok(),
-                      r.ok() ? FormatValue(r) : r.error()};
+    Timeline::Bar bar;
+    bar.lane = lane_of.at({r.worker_id(), r.thread()});
+    bar.row = 0;
+    bar.index = task.index;
+    bar.start_ms = (r.started_us() - report.accepted_us) / 1000.0;
+    bar.end_ms = (r.finished_us() - report.accepted_us) / 1000.0;
+    bar.ok = r.ok();
+    bar.label = r.ok() ? FormatValue(r) : r.error();
     t.span_ms = std::max(t.span_ms, bar.end_ms);
     t.bars.push_back(std::move(bar));
+  }
+  // Rows: lane by lane; within a lane, by start time when each task gets one.
+  const bool row_per_task = t.bars.size() <= kRowPerTaskLimit;
+  std::vector<std::vector<Timeline::Bar*>> by_lane(t.lanes.size());
+  for (Timeline::Bar& bar : t.bars) by_lane[bar.lane].push_back(&bar);
+  for (size_t lane = 0; lane < t.lanes.size(); ++lane) {
+    auto& bars = by_lane[lane];
+    std::stable_sort(bars.begin(), bars.end(), [](const Timeline::Bar* a, const Timeline::Bar* b) {
+      return a->start_ms < b->start_ms;
+    });
+    t.lanes[lane].first_row = t.rows;
+    t.lanes[lane].rows = row_per_task ? std::max<size_t>(1, bars.size()) : 1;
+    for (size_t i = 0; i < bars.size(); ++i) bars[i]->row = t.rows + (row_per_task ? i : 0);
+    t.rows += t.lanes[lane].rows;
   }
   return t;
 }
@@ -85,7 +101,7 @@ std::string RenderSvg(const Timeline& t, const std::string& title) {
   const double step = TickStep(span);
   const double axis_end = std::ceil(span / step) * step;
   const double scale = kPlot / axis_end;
-  const double height = kTop + kLane * std::max<size_t>(1, t.lanes.size()) + kAxis;
+  const double height = kTop + kLane * static_cast<double>(std::max<size_t>(1, t.rows)) + kAxis;
   const double width = kLabel + kPlot + 30;
   std::string svg = fmt::format(
       R"(<svg xmlns="http://www.w3.org/2000/svg" width="{0}" height="{1}" viewBox="0 0 {0} {1}" font-family="sans-serif" font-size="11">
@@ -95,17 +111,17 @@ std::string RenderSvg(const Timeline& t, const std::string& title) {
 )",
       width, height, Escape(title));
   for (size_t i = 0; i < t.lanes.size(); ++i) {
-    const double y = kTop + kLane * static_cast<double>(i);
+    const double y = kTop + kLane * static_cast<double>(t.lanes[i].first_row);
     if (i % 2 == 0) {
       svg += fmt::format(R"(<rect class="lane" x="{}" y="{}" width="{}" height="{}"/>)"
                          "\n",
-                         kLabel, y, kPlot, kLane);
+                         kLabel, y, kPlot, kLane * static_cast<double>(t.lanes[i].rows));
     }
     svg += fmt::format(R"(<text x="10" y="{}">{} #{}</text>)"
                        "\n",
                        y + kLane - 5, Escape(t.lanes[i].worker), t.lanes[i].thread);
   }
-  const double axis_y = kTop + kLane * static_cast<double>(std::max<size_t>(1, t.lanes.size()));
+  const double axis_y = kTop + kLane * static_cast<double>(std::max<size_t>(1, t.rows));
   for (double tick = 0; tick <= axis_end + step / 2; tick += step) {
     const double x = kLabel + tick * scale;
     svg += fmt::format(R"(<line class="grid" x1="{0}" y1="{1}" x2="{0}" y2="{2}"/>)"
@@ -116,7 +132,7 @@ std::string RenderSvg(const Timeline& t, const std::string& title) {
   for (const Timeline::Bar& bar : t.bars) {
     const double x = kLabel + bar.start_ms * scale;
     const double w = std::max(1.0, (bar.end_ms - bar.start_ms) * scale);
-    const double y = kTop + kLane * static_cast<double>(bar.lane) + 2;
+    const double y = kTop + kLane * static_cast<double>(bar.row) + 2;
     svg += fmt::format(
         R"(<rect class="task {}" x="{:.1f}" y="{}" width="{:.1f}" height="{}"><title>task {}: {} ({:.1f} to {:.1f} ms)</title></rect>)"
         "\n",

@@ -24,10 +24,13 @@ namespace fanout::client {
 struct Timeline {
   struct Lane {
     std::string worker;
-    uint32_t thread;  // pool thread or coroutine slot on that worker
+    uint32_t thread;       // pool thread or coroutine slot on that worker
+    size_t first_row = 0;  // where the lane starts in the picture
+    size_t rows = 1;
   };
   struct Bar {
     size_t lane;
+    size_t row;       // each task its own row within its lane (small jobs)
     uint32_t index;   // the task
     double start_ms;  // since the job was accepted
     double end_ms;
@@ -37,7 +40,13 @@ struct Timeline {
   std::vector<Lane> lanes;  // by worker, then thread
   std::vector<Bar> bars;    // by task index
   double span_ms = 0;       // the axis runs from 0 to here
+  size_t rows = 0;
 };
+
+// Jobs of up to this many tasks get a row per task, so tasks that ran one
+// after another on a lane make a staircase, as the article draws them;
+// bigger ones a row per lane.
+inline constexpr size_t kRowPerTaskLimit = 200;
 
 Timeline LayOut(const JobReport& report);
 

@@ -41,10 +41,29 @@ TEST(TimelineTest, OneLanePerWorkerThreadOneBarPerFinishedTask) {
   EXPECT_EQ(t.lanes[2].worker, "w2");
   ASSERT_EQ(t.bars.size(), 3u);
   EXPECT_EQ(t.bars[1].lane, 1u);
+  EXPECT_EQ(t.rows, 3u);
   EXPECT_DOUBLE_EQ(t.bars[1].start_ms, 10);
   EXPECT_DOUBLE_EQ(t.bars[1].end_ms, 210);
   EXPECT_FALSE(t.bars[2].ok);
   EXPECT_DOUBLE_EQ(t.span_ms, 210);
+}
+
+TEST(TimelineTest, TasksOneAfterAnotherOnALaneMakeAStaircase) {
+  JobReport report;
+  for (uint32_t i = 1; i <= 3; ++i) {
+    TaskRecord t;
+    t.index = i;
+    t.done = true;
+    t.result.set_worker_id("w1");
+    t.result.set_started_us(int64_t{i} * 100'000);
+    t.result.set_finished_us(int64_t{i} * 100'000 + 100'000);
+    t.result.set_ok(true);
+    report.tasks.push_back(t);
+  }
+  const Timeline t = LayOut(report);
+  ASSERT_EQ(t.lanes.size(), 1u);
+  EXPECT_EQ(t.lanes[0].rows, 3u);
+  for (size_t i = 0; i < 3; ++i) EXPECT_EQ(t.bars[i].row, i);  // each lower and later
 }
 
 TEST(TimelineTest, TicksAreRoundSteps) {
