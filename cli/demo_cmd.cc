@@ -26,6 +26,31 @@ struct DemoFlags {
   std::string out = "fanout-report";
 };
 
+// A progress line while a run goes, on a terminal only; cleared before the
+// run's row is printed.
+class Progress : public client::JobObserver {
+ public:
+  Progress(std::string what, bool shown) : what_(std::move(what)), shown_(shown) {}
+  ~Progress() override {
+    if (drawn_) fmt::print("\r\x1b[K");
+  }
+  void OnDone(const client::JobReport& report, const client::TaskRecord&) override { Draw(report); }
+  void OnTick(const client::JobReport& report) override { Draw(report); }
+
+ private:
+  void Draw(const client::JobReport& report) {
+    if (!shown_) return;
+    fmt::print("\r\x1b[K  {}: {}/{} tasks, {:.1f} s", what_, report.finished, report.tasks.size(),
+               ToMillis(Now() - started_) / 1000);
+    std::fflush(stdout);
+    drawn_ = true;
+  }
+  std::string what_;
+  bool shown_;
+  bool drawn_ = false;
+  TimePoint started_ = Now();
+};
+
 // What the report page shows of one run.
 struct Row {
   std::string job, label, wall, speedup, verdict, picture;
@@ -221,8 +246,10 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   for (const Run& run : Plan(flags, (*site)->address(), workers, iterations)) {
     if (!last_job.empty() && run.job != last_job) fmt::print("\n");
     last_job = run.job;
-    client::JobObserver quiet;
-    Result<client::JobReport> report = client.Run(run.spec, quiet, signals->fd());
+    Result<client::JobReport> report = [&] {
+      Progress progress(fmt::format("{} under {}", run.job, run.label), style.enabled());
+      return client.Run(run.spec, progress, signals->fd());
+    }();
     if (!report) return fail(report.error().message);
     if (report->done.reason() == "cancelled by the client") {
       fmt::print(stderr, "fanout demo: interrupted; stopping everything it started\n");

@@ -3,9 +3,9 @@
 // from its start to its end, on a shared time axis.
 //
 // Times are the workers' start and finish stamps relative to the job's
-// acceptance on the coordinator. All the processes of `fanout demo` share
-// one host and so one clock; across hosts the stamps would need the clock
-// offsets the heartbeats could measure, which fanout does not yet do.
+// acceptance, all on the coordinator's clock: the coordinator moves each
+// result's stamps by the worker's clock offset, which the heartbeats measure
+// as NTP does (see Heartbeat in proto/fanout.proto).
 //
 //   Timeline t = LayOut(report);
 //   WriteFile("run.svg", RenderSvg(t, "web under async"));

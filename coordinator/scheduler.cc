@@ -32,6 +32,7 @@ void Scheduler::OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, Tim
   if (worker != nullptr) worker->liveness.Heard(now);
   switch (env.body_case()) {
     case pb::Envelope::kHeartbeat:
+      if (worker != nullptr) OnHeartbeat(*worker, env.heartbeat());
       break;
     case pb::Envelope::kResult:
       // A result is accepted from anyone: the task is done wherever it ran.
@@ -109,6 +110,22 @@ void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePo
                hello.worker_id(), fresh.inflight.size(), lost);
 }
 
+void Scheduler::OnHeartbeat(Worker& worker, const pb::Heartbeat& hb) {
+  if (hb.echo_us() <= 0 || hb.echo_heard_us() <= 0 || hb.sent_us() <= 0) return;
+  // t0: we sent, t1: it heard, t2: it replied, t3: we heard (NTP's four stamps).
+  const int64_t t0 = hb.echo_us(), t1 = hb.echo_heard_us(), t2 = hb.sent_us();
+  const int64_t t3 = options_.unix_micros();
+  const int64_t delay = (t3 - t0) - (t2 - t1);
+  if (delay < 0 || delay > worker.best_delay_us) return;
+  worker.best_delay_us = delay;
+  worker.clock_offset_us = ((t1 - t0) + (t2 - t3)) / 2;
+}
+
+int64_t Scheduler::ClockOffsetMicros(const PeerId& peer) const {
+  auto it = workers_.find(peer);
+  return it == workers_.end() ? 0 : it->second.clock_offset_us;
+}
+
 void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now) {
   ++stats_.results;
   if (worker != nullptr) Release(*worker, result.job_id(), result.index());
@@ -128,8 +145,15 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
   slot.state = TaskState::kDone;
   result.ok() ? ++job->ok : ++job->failed;
   job->used.insert(result.worker_id());
+  // The worker's stamps, moved onto our clock, so that tasks from different
+  // hosts line up in a timeline.
+  pb::Result adjusted = result;
+  if (worker != nullptr && worker->clock_offset_us != 0 && adjusted.started_us() > 0) {
+    adjusted.set_started_us(adjusted.started_us() - worker->clock_offset_us);
+    adjusted.set_finished_us(adjusted.finished_us() - worker->clock_offset_us);
+  }
   AddEvent(*job, pb::TaskEvent::DONE, result.index(), result.attempt(), result.worker_id(),
-           &result);
+           &adjusted);
   if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
 }
 
@@ -592,7 +616,7 @@ void Scheduler::Tick(TimePoint now) {
       dead.push_back(peer);
     } else if (worker.liveness.HeartbeatDue(now)) {
       pb::Envelope env = NewEnvelope();
-      env.mutable_heartbeat();
+      env.mutable_heartbeat()->set_sent_us(options_.unix_micros());
       to_workers_.push_back({peer, std::move(env)});
       worker.liveness.Sent(now);
     }

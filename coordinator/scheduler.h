@@ -23,6 +23,7 @@
 //   for (auto& out : s.to_workers()) SendTo(router, out.peer, out.envelope);
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -91,6 +92,8 @@ class Scheduler {
   std::vector<pb::Envelope>& to_ledger() { return to_ledger_; }
 
   size_t worker_count() const { return workers_.size(); }
+  // A worker's clock minus the coordinator's, as the heartbeats measured it.
+  int64_t ClockOffsetMicros(const PeerId& peer) const;
   size_t job_count() const { return jobs_.size(); }
   const SchedulerStats& stats() const { return stats_; }
 
@@ -117,6 +120,10 @@ class Scheduler {
     Liveness liveness;
     uint64_t seq = 0;  // join order, for stable tie-breaks
     bool draining = false;
+    // Its clock minus ours, from the heartbeat exchange with the least
+    // network delay seen so far (the most trustworthy sample).
+    int64_t clock_offset_us = 0;
+    int64_t best_delay_us = INT64_MAX;
     std::unordered_set<TaskKey, TaskKeyHash> inflight;
     std::unordered_map<std::string, uint32_t> load;  // in-flight tasks per job
   };
@@ -156,6 +163,7 @@ class Scheduler {
   void LetGo(const std::unordered_set<TaskKey, TaskKeyHash>& tasks, const std::string& worker,
              TimePoint now);
   void OnResult(Worker* worker, const pb::Result& result, TimePoint now);
+  void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
   void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
   void OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now);

@@ -539,3 +539,61 @@ TEST(BankSchedulerRejectTest, NoLedgerNoBankJobs) {
 
 }  // namespace
 }  // namespace fanout::coordinator
+
+namespace fanout::coordinator {
+namespace {
+
+TEST(ClockOffsetTest, HeartbeatsMoveResultStampsOntoTheCoordinatorsClock) {
+  int64_t coordinator_us = 10'000'000;
+  SchedulerOptions options;
+  options.unix_micros = [&] { return coordinator_us; };
+  Scheduler s(options, [] { return std::string("job-1"); });
+  TimePoint now = TimePoint{} + std::chrono::hours(1);
+  pb::Envelope hello = NewEnvelope();
+  hello.mutable_hello()->set_worker_id("w1");
+  hello.mutable_hello()->set_concurrency(1);
+  s.OnWorkerMessage("w1", hello, now);
+
+  // The worker's clock is 5 s ahead; each way takes about 100 us.
+  const int64_t t0 = coordinator_us;
+  const int64_t t1 = t0 + 5'000'000 + 100, t2 = t1 + 50;
+  coordinator_us = t0 + 250;
+  pb::Envelope hb = NewEnvelope();
+  hb.mutable_heartbeat()->set_echo_us(t0);
+  hb.mutable_heartbeat()->set_echo_heard_us(t1);
+  hb.mutable_heartbeat()->set_sent_us(t2);
+  s.OnWorkerMessage("w1", hb, now);
+  EXPECT_EQ(s.ClockOffsetMicros("w1"), 5'000'000);
+
+  pb::Envelope submit = NewEnvelope();
+  pb::JobSpec* spec = submit.mutable_submit()->mutable_spec();
+  spec->set_model(pb::SYNC);
+  spec->set_count(1);
+  spec->mutable_math()->set_iterations(1);
+  s.OnClientMessage("c1", submit, now);
+  s.Dispatch(now);
+  pb::Envelope result = NewEnvelope();
+  pb::Result* r = result.mutable_result();
+  r->set_job_id("job-1");
+  r->set_index(1);
+  r->set_attempt(1);
+  r->set_ok(true);
+  r->set_worker_id("w1");
+  r->set_started_us(15'100'000);
+  r->set_finished_us(15'200'000);
+  s.OnWorkerMessage("w1", result, now);
+  bool seen = false;
+  for (const Outgoing& o : s.to_clients()) {
+    if (!o.envelope.has_events()) continue;
+    for (const pb::TaskEvent& e : o.envelope.events().events()) {
+      if (e.type() != pb::TaskEvent::DONE) continue;
+      seen = true;
+      EXPECT_EQ(e.result().started_us(), 10'100'000);
+      EXPECT_EQ(e.result().finished_us(), 10'200'000);
+    }
+  }
+  EXPECT_TRUE(seen);
+}
+
+}  // namespace
+}  // namespace fanout::coordinator

@@ -75,6 +75,8 @@ class Worker {
   std::set<std::pair<std::string, uint32_t>> held_;  // running, or result not yet sent
   std::deque<std::pair<std::pair<std::string, uint32_t>, zmq::message_t>> unsent_;
   size_t running_ = 0;
+  // The coordinator's last heartbeat stamp and when it arrived (our clock).
+  std::pair<int64_t, int64_t> last_stamp_{};
 };
 
 Worker::Worker(const WorkerOptions& options, int signal_fd)
@@ -143,6 +145,9 @@ void Worker::OnCoordinator(const pb::Envelope& env, TimePoint now) {
       OnTask(env.task(), now);
       return;
     case pb::Envelope::kHeartbeat:
+      if (env.heartbeat().sent_us() > 0) {
+        last_stamp_ = {env.heartbeat().sent_us(), UnixMicros()};
+      }
       return;
     case pb::Envelope::kError:
       if (env.error().code() == pb::Error::UNKNOWN_PEER) {
@@ -258,7 +263,13 @@ void Worker::Tick(TimePoint now) {
     Disconnect(now);
   } else if (coordinator_.HeartbeatDue(now)) {
     pb::Envelope env = NewEnvelope();
-    env.mutable_heartbeat();
+    pb::Heartbeat* hb = env.mutable_heartbeat();
+    if (last_stamp_.first > 0) {
+      hb->set_echo_us(last_stamp_.first);
+      hb->set_echo_heard_us(last_stamp_.second);
+      last_stamp_ = {};
+    }
+    hb->set_sent_us(UnixMicros());
     SendEnvelope(env);
     coordinator_.Sent(now);
   }
