@@ -8,32 +8,10 @@
 #include <map>
 
 #include "client/report.h"
+#include "common/text.h"
 
 namespace fanout::client {
 namespace {
-
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::string Ms(double ms) {
   if (ms >= 1000) return fmt::format("{:g} s", ms / 1000);
@@ -109,7 +87,7 @@ std::string RenderSvg(const Timeline& t, const std::string& title) {
 <rect width="{0}" height="{1}" fill="white"/>
 <text x="10" y="22" font-size="14" font-weight="bold">{2}</text>
 )",
-      width, height, Escape(title));
+      width, height, HtmlEscape(title));
   for (size_t i = 0; i < t.lanes.size(); ++i) {
     const double y = kTop + kLane * static_cast<double>(t.lanes[i].first_row);
     if (i % 2 == 0) {
@@ -119,7 +97,7 @@ std::string RenderSvg(const Timeline& t, const std::string& title) {
     }
     svg += fmt::format(R"(<text x="10" y="{}">{} #{}</text>)"
                        "\n",
-                       y + kLane - 5, Escape(t.lanes[i].worker), t.lanes[i].thread);
+                       y + kLane - 5, HtmlEscape(t.lanes[i].worker), t.lanes[i].thread);
   }
   const double axis_y = kTop + kLane * static_cast<double>(std::max<size_t>(1, t.rows));
   for (double tick = 0; tick <= axis_end + step / 2; tick += step) {
@@ -136,8 +114,8 @@ std::string RenderSvg(const Timeline& t, const std::string& title) {
     svg += fmt::format(
         R"(<rect class="task {}" x="{:.1f}" y="{}" width="{:.1f}" height="{}"><title>task {}: {} ({:.1f} to {:.1f} ms)</title></rect>)"
         "\n",
-        bar.ok ? "ok" : "failed", x, y, w, kLane - 4, bar.index, Escape(bar.label), bar.start_ms,
-        bar.end_ms);
+        bar.ok ? "ok" : "failed", x, y, w, kLane - 4, bar.index, HtmlEscape(bar.label),
+        bar.start_ms, bar.end_ms);
   }
   svg += fmt::format(
       R"(<text x="{}" y="{}" text-anchor="middle">time since the job was accepted</text>)"

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/text.h"
+
 namespace fanout::coordinator {
 namespace {
 
@@ -77,22 +79,15 @@ Status ValidateBank(const pb::BankJob& bank) {
   return {};
 }
 
-uint64_t Mix(uint64_t x) {  // splitmix64
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 }  // namespace
 
 PlannedTransfer PlanTransfer(const pb::BankJob& bank, uint32_t index) {
-  const uint64_t r = Mix(bank.seed() ^ Mix(index));
+  const uint64_t r = Mix64(bank.seed() ^ Mix64(index));
   const uint32_t n = std::max<uint32_t>(2, bank.accounts());
   const uint32_t from = static_cast<uint32_t>(r % n);
-  const uint32_t to = (from + 1 + static_cast<uint32_t>(Mix(r) % (n - 1))) % n;
+  const uint32_t to = (from + 1 + static_cast<uint32_t>(Mix64(r) % (n - 1))) % n;
   const int64_t amount =
-      1 + static_cast<int64_t>(Mix(r + 1) %
+      1 + static_cast<int64_t>(Mix64(r + 1) %
                                static_cast<uint64_t>(std::max<int64_t>(1, bank.amount_max())));
   return {from + 1, to + 1, amount};
 }

@@ -145,15 +145,16 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
   slot.state = TaskState::kDone;
   result.ok() ? ++job->ok : ++job->failed;
   job->used.insert(result.worker_id());
-  // The worker's stamps, moved onto our clock, so that tasks from different
-  // hosts line up in a timeline.
-  pb::Result adjusted = result;
-  if (worker != nullptr && worker->clock_offset_us != 0 && adjusted.started_us() > 0) {
-    adjusted.set_started_us(adjusted.started_us() - worker->clock_offset_us);
-    adjusted.set_finished_us(adjusted.finished_us() - worker->clock_offset_us);
-  }
   AddEvent(*job, pb::TaskEvent::DONE, result.index(), result.attempt(), result.worker_id(),
-           &adjusted);
+           &result);
+  // The worker's stamps, moved onto our clock (in the event's own copy), so
+  // that tasks from different hosts line up in a timeline.
+  if (worker != nullptr && worker->clock_offset_us != 0 && result.started_us() > 0) {
+    auto* events = job->events.mutable_events()->mutable_events();
+    pb::Result* sent = events->Mutable(events->size() - 1)->mutable_result();
+    sent->set_started_us(result.started_us() - worker->clock_offset_us);
+    sent->set_finished_us(result.finished_us() - worker->clock_offset_us);
+  }
   if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
 }
 

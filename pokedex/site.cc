@@ -4,34 +4,13 @@
 
 #include <charconv>
 
+#include "common/text.h"
+
 namespace fanout::pokedex {
 
 extern const std::string_view kPokedexTsv;
 
 namespace {
-
-std::string Escape(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
 
 std::vector<Pokemon> Parse(std::string_view tsv) {
   std::vector<Pokemon> out;
@@ -51,27 +30,20 @@ std::vector<Pokemon> Parse(std::string_view tsv) {
   return out;
 }
 
-uint64_t Mix(uint64_t x) {  // splitmix64's finaliser
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
-
 std::string Page(const Pokemon& p) {
   const std::vector<Pokemon>& all = Pokedex();
   std::string nav = R"(<a href="/">Pokédex</a>)";
   if (p.number > 1) {
     const Pokemon& prev = all[p.number - 2];
     nav += fmt::format(R"( <a href="/pokedex/{}">&lsaquo; #{:04} {}</a>)", prev.slug, prev.number,
-                       Escape(prev.name));
+                       HtmlEscape(prev.name));
   }
   if (p.number < static_cast<int>(all.size())) {
     const Pokemon& next = all[p.number];
     nav += fmt::format(R"( <a href="/pokedex/{}">#{:04} {} &rsaquo;</a>)", next.slug, next.number,
-                       Escape(next.name));
+                       HtmlEscape(next.name));
   }
-  const std::string name = Escape(p.name);
+  const std::string name = HtmlEscape(p.name);
   return fmt::format(R"(<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -101,7 +73,7 @@ std::string Index() {
   std::string items;
   for (const Pokemon& p : Pokedex()) {
     items += fmt::format("<li><a href=\"/pokedex/{}\">#{:04} {}</a></li>\n", p.number, p.number,
-                         Escape(p.name));
+                         HtmlEscape(p.name));
   }
   return fmt::format(R"(<!DOCTYPE html>
 <html lang="en">
@@ -121,7 +93,7 @@ std::string Index() {
 HttpResponse NotFound(std::string_view path) {
   return Html(404, fmt::format("<!DOCTYPE html>\n<html><head><title>Not found</title></head>"
                                "<body><p>No page at {}</p></body></html>\n",
-                               Escape(path)));
+                               HtmlEscape(path)));
 }
 
 }  // namespace
@@ -152,9 +124,9 @@ std::string Slug(std::string_view name) {
 
 bool FailsAt(uint64_t seed, std::string_view path, uint64_t n, double rate) {
   if (rate <= 0) return false;
-  uint64_t h = Mix(seed);
-  for (unsigned char c : path) h = Mix(h ^ c);
-  h = Mix(h ^ n);
+  uint64_t h = Mix64(seed);
+  for (unsigned char c : path) h = Mix64(h ^ c);
+  h = Mix64(h ^ n);
   return static_cast<double>(h >> 11) * 0x1.0p-53 < rate;
 }
 
