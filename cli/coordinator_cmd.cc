@@ -14,6 +14,8 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
       "coordinator", "Run the scheduler: workers connect to it, clients submit jobs to it");
   auto options = std::make_shared<coordinator::CoordinatorOptions>();
   auto heartbeat_ms = std::make_shared<int>(500);
+  auto task_timeout_ms = std::make_shared<int64_t>(300'000);
+  auto grace_s = std::make_shared<double>(30);
   cmd->add_option("--workers-endpoint", options->workers_endpoint, "where workers connect")
       ->envname("FANOUT_WORKERS_ENDPOINT")
       ->capture_default_str();
@@ -35,9 +37,25 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
       ->envname("FANOUT_MAX_ATTEMPTS")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  cmd->add_option("--task-timeout-ms", *task_timeout_ms,
+                  "a task running longer (its worker alive but stuck) is run again elsewhere, "
+                  "when a job does not say (0: never)")
+      ->envname("FANOUT_TASK_TIMEOUT_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{86'400'000}))
+      ->capture_default_str();
+  cmd->add_option("--journal", options->journal,
+                  "SQLite file of accepted jobs and finished results: a restarted coordinator "
+                  "resumes its jobs (empty: none, jobs die with the coordinator)")
+      ->envname("FANOUT_JOURNAL")
+      ->capture_default_str();
+  cmd->add_option("--grace-s", *grace_s,
+                  "after SIGTERM, seconds running jobs may take to finish before they are ended")
+      ->envname("FANOUT_GRACE_S")
+      ->check(CLI::Range(0.0, 86'400.0))
+      ->capture_default_str();
   cmd->add_option("--ready-file", options->ready_file,
                   "write the bound endpoints here as JSON once listening");
-  return {cmd, [options, heartbeat_ms, &global] {
+  return {cmd, [options, heartbeat_ms, task_timeout_ms, grace_s, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
             if (!signals) return kExitFailed;
             if (Status s = InitLogging("coordinator", global.log_level); !s) {
@@ -45,6 +63,8 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
               return kExitUsage;
             }
             options->scheduler.heartbeat_interval = milliseconds(*heartbeat_ms);
+            options->scheduler.task_timeout = milliseconds(*task_timeout_ms);
+            options->grace_period = milliseconds(static_cast<int64_t>(*grace_s * 1000));
             return coordinator::RunCoordinator(*options, signals->fd());
           }};
 }

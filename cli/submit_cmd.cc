@@ -28,6 +28,7 @@ struct SubmitFlags {
   uint32_t concurrency = 0;
   uint32_t workers = 0;
   uint32_t max_attempts = 0;
+  uint32_t task_timeout_ms = 0;
   int connect_timeout_ms = 3000;
   bool json = false;
   bool quiet = false;
@@ -81,6 +82,7 @@ Result<pb::JobSpec> BuildSpec(const SubmitFlags& f) {
   spec.set_concurrency(f.concurrency);
   spec.set_max_workers(f.workers);
   spec.set_max_attempts(f.max_attempts);
+  spec.set_task_timeout_ms(f.task_timeout_ms);
   if (f.kind == "math") {
     spec.mutable_math()->set_start(f.start);
     spec.mutable_math()->set_iterations(static_cast<uint64_t>(f.iterations));
@@ -190,7 +192,11 @@ Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
   cmd->add_option("--workers", f->workers, "use at most this many workers (0: all)")
       ->capture_default_str();
   cmd->add_option("--max-attempts", f->max_attempts,
-                  "runs of a task on dying workers before it fails (0: coordinator's default)")
+                  "runs of a task on dying or stuck workers before it fails (0: coordinator's "
+                  "default)")
+      ->capture_default_str();
+  cmd->add_option("--task-timeout-ms", f->task_timeout_ms,
+                  "a task running longer is run again elsewhere (0: coordinator's default)")
       ->capture_default_str();
   cmd->add_option("--connect-timeout-ms", f->connect_timeout_ms,
                   "give up (exit 3) if the coordinator does not answer in this time")

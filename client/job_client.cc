@@ -86,6 +86,8 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
   TimePoint heard = Now();
   TimePoint next_heartbeat = heard + options_.heartbeat_interval;
   bool cancel_sent = false;
+  TimePoint next_watch = heard;
+  bool watching = false;
   while (true) {
     std::optional<pb::Envelope> env = Receive(milliseconds(100), cancel_fd, &cancelled);
     const TimePoint now = Now();
@@ -101,6 +103,18 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
       Send(hb);
       next_heartbeat = now + options_.heartbeat_interval;
     }
+    // Silent for three heartbeats: the coordinator may have restarted (and
+    // resumed the job from its journal) or the connection dropped. Ask to
+    // follow the job again; the answer replays what we may have missed.
+    if (now - heard > 3 * options_.heartbeat_interval && now >= next_watch) {
+      pb::Envelope watch = NewEnvelope();
+      watch.mutable_watch()->set_job_id(report.job_id);
+      Send(watch);
+      next_watch = now + 2 * options_.heartbeat_interval;
+      if (!watching)
+        spdlog::info("coordinator silent: asking to follow job {} again", report.job_id);
+      watching = true;
+    }
     if (!env) {
       if (now - heard > options_.silence_timeout) {
         return Unavailable("lost the coordinator at {}: silent for {:.1f} s", options_.endpoint,
@@ -110,6 +124,7 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
       continue;
     }
     heard = now;
+    watching = false;
     if (env->has_events()) {
       if (env->events().job_id() != report.job_id) continue;  // from an earlier job
       for (const pb::TaskEvent& event : env->events().events()) {
@@ -120,7 +135,7 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
           ++task.dispatches;
           observer.OnDispatched(report, task, event.attempt());
         } else if (event.type() == pb::TaskEvent::DONE && task.done) {
-          ++report.duplicate_results;
+          if (!env->events().replay()) ++report.duplicate_results;
         } else if (event.type() == pb::TaskEvent::DONE) {
           task.done = true;
           task.result = event.result();
@@ -132,6 +147,8 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
       report.done = env->job_done();
       report.wall_ms = ToMillis(Now() - started);
       return report;
+    } else if (env->has_error() && env->error().code() == pb::Error::UNKNOWN_JOB) {
+      return Unavailable("{}", env->error().message());
     } else if (env->has_error()) {
       spdlog::warn("coordinator says: {}", env->error().message());
     }

@@ -53,8 +53,10 @@ class JobObserver {
 
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5556";
-  Duration connect_timeout = milliseconds(3000);   // for the first answer
-  Duration silence_timeout = milliseconds(10000);  // a running job's coordinator is lost
+  Duration connect_timeout = milliseconds(3000);  // for the first answer
+  // A running job's coordinator silent this long is lost; before that the
+  // client keeps asking to follow the job (a restarted coordinator resumes it).
+  Duration silence_timeout = milliseconds(30000);
   Duration heartbeat_interval = milliseconds(500);
 };
 

@@ -38,8 +38,8 @@ Result<std::string> WaitForFile(const std::string& path, Subprocess& writer, Dur
   return Unavailable("{} did not appear within {:.1f} s", path, ToMillis(timeout) / 1000);
 }
 
-LocalCluster::LocalCluster(ClusterOptions options, std::string dir, Subprocess coordinator)
-    : options_(std::move(options)), dir_(std::move(dir)), coordinator_(std::move(coordinator)) {}
+LocalCluster::LocalCluster(ClusterOptions options, std::string dir)
+    : options_(std::move(options)), dir_(std::move(dir)) {}
 
 LocalCluster::~LocalCluster() {
   workers_.clear();  // kills them
@@ -52,29 +52,9 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options
   if (options.binary.empty()) options.binary = SelfExecutable();
   Result<std::string> dir = MakeTempDir("fanout-cluster");
   if (!dir) return dir.error();
-  const std::string ready = *dir + "/coordinator.ready";
-  std::vector<std::string> argv = {options.binary,       "--log-level",
-                                   options.log_level,    "coordinator",
-                                   "--workers-endpoint", "tcp://127.0.0.1:*",
-                                   "--clients-endpoint", "tcp://127.0.0.1:*",
-                                   "--ready-file",       ready};
-  argv.insert(argv.end(), options.coordinator_flags.begin(), options.coordinator_flags.end());
-  Subprocess::Options io;
-  io.stderr_path = *dir + "/coordinator.log";
-  Result<Subprocess> coordinator = Subprocess::Spawn(argv, io);
-  if (!coordinator) return coordinator.error();
-
-  std::unique_ptr<LocalCluster> cluster(
-      new LocalCluster(std::move(options), *dir, std::move(*coordinator)));
-  Result<std::string> text =
-      WaitForFile(ready, cluster->coordinator_, cluster->options_.start_timeout);
-  if (!text) return text.error();
-  try {
-    const nlohmann::json j = nlohmann::json::parse(*text);
-    cluster->workers_endpoint_ = j.at("workers").get<std::string>();
-    cluster->clients_endpoint_ = j.at("clients").get<std::string>();
-  } catch (const nlohmann::json::exception& e) {
-    return Internal("bad ready file {}: {}", ready, e.what());
+  std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options), *dir));
+  if (Status s = cluster->SpawnCoordinator("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"); !s) {
+    return s.error();
   }
   for (int i = 0; i < cluster->options_.workers; ++i) {
     if (Status s = cluster->AddWorker(); !s) return s.error();
@@ -85,6 +65,44 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options
     return s.error();
   }
   return cluster;
+}
+
+Status LocalCluster::SpawnCoordinator(const std::string& workers_at,
+                                      const std::string& clients_at) {
+  const std::string ready = dir_ + "/coordinator.ready";
+  std::remove(ready.c_str());
+  std::vector<std::string> argv = {
+      options_.binary,      "--log-level", options_.log_level,   "coordinator",
+      "--workers-endpoint", workers_at,    "--clients-endpoint", clients_at,
+      "--ready-file",       ready};
+  const std::vector<std::string>& flags = options_.coordinator_flags;
+  if (std::find(flags.begin(), flags.end(), "--journal") == flags.end()) {
+    argv.insert(argv.end(), {"--journal", dir_ + "/coordinator.db"});
+  }
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  Subprocess::Options io;
+  io.stderr_path =
+      fmt::format("{}/coordinator{}.log", dir_,
+                  coordinator_starts_ == 0 ? "" : fmt::format("-{}", coordinator_starts_ + 1));
+  ++coordinator_starts_;
+  Result<Subprocess> coordinator = Subprocess::Spawn(argv, io);
+  if (!coordinator) return coordinator.error();
+  coordinator_ = std::move(*coordinator);
+  Result<std::string> text = WaitForFile(ready, coordinator_, options_.start_timeout);
+  if (!text) return text.error();
+  try {
+    const nlohmann::json j = nlohmann::json::parse(*text);
+    workers_endpoint_ = j.at("workers").get<std::string>();
+    clients_endpoint_ = j.at("clients").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    return Internal("bad ready file {}: {}", ready, e.what());
+  }
+  return {};
+}
+
+Status LocalCluster::RestartCoordinator() {
+  coordinator_.Kill();
+  return SpawnCoordinator(workers_endpoint_, clients_endpoint_);
 }
 
 Result<std::unique_ptr<LocalService>> LocalService::Start(std::string binary,

@@ -46,11 +46,16 @@ class LocalCluster {
   // Waits until the coordinator lists `n` live workers.
   Status WaitForWorkers(size_t n, Duration timeout);
 
+  // Kills the coordinator (if it still runs) and starts it again on the same
+  // ports and journal: workers and clients find it again by themselves.
+  Status RestartCoordinator();
+
   Subprocess& coordinator() { return coordinator_; }
   std::vector<Subprocess>& workers() { return workers_; }
 
  private:
-  LocalCluster(ClusterOptions options, std::string dir, Subprocess coordinator);
+  LocalCluster(ClusterOptions options, std::string dir);
+  Status SpawnCoordinator(const std::string& workers_at, const std::string& clients_at);
 
   ClusterOptions options_;
   std::string dir_;
@@ -59,6 +64,7 @@ class LocalCluster {
   std::string workers_endpoint_;
   std::string clients_endpoint_;
   int next_worker_ = 1;
+  int coordinator_starts_ = 0;
 };
 
 // LocalService: one long-running fanout process (`fanout pokedex`, `fanout

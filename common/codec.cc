@@ -67,6 +67,8 @@ std::string_view BodyName(const pb::Envelope& env) {
       return "status";
     case pb::Envelope::kStatusReply:
       return "status_reply";
+    case pb::Envelope::kWatch:
+      return "watch";
     case pb::Envelope::kLedgerRequest:
       return "ledger_request";
     case pb::Envelope::kLedgerReply:

@@ -37,6 +37,7 @@ class Subprocess {
     return Spawn(argv, Options{});
   }
 
+  Subprocess() = default;  // no process: not running, Kill() does nothing
   Subprocess(Subprocess&& other) noexcept;
   Subprocess& operator=(Subprocess&& other) noexcept;
   ~Subprocess();

@@ -1,8 +1,11 @@
 #include "coordinator/coordinator.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string_view>
@@ -17,6 +20,13 @@ namespace {
 // How many messages one socket may deliver before the loop looks at the
 // others, so a flood on one side cannot starve the other.
 constexpr int kBatch = 512;
+
+// Ended jobs stay in the journal this long, for clients that come back for
+// their results (Watch); pruned this often.
+constexpr microseconds kKeepEnded = std::chrono::minutes(10);
+constexpr Duration kPruneEvery = std::chrono::minutes(1);
+// After the grace period, how long ended bank jobs may wait for their book.
+constexpr Duration kLedgerGrace = std::chrono::seconds(5);
 
 // Decodes the envelopes of one ROUTER message and hands each to `handle`;
 // answers garbage with an Error so a confused peer learns why it is ignored.
@@ -93,7 +103,26 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   }
   spdlog::info("coordinator up: workers on {}, clients on {}", *workers_at, *clients_at);
 
-  Scheduler scheduler(options.scheduler, NewJobId);
+  std::unique_ptr<Journal> journal;
+  if (!options.journal.empty()) {
+    Result<std::unique_ptr<Journal>> opened = Journal::Open(options.journal);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return 1;
+    }
+    journal = std::move(*opened);
+  }
+  Scheduler scheduler(options.scheduler, NewJobId, journal.get());
+  if (journal) {
+    journal->Prune(UnixMicros() - kKeepEnded.count());
+    Result<std::vector<JournaledJob>> unfinished = journal->Unfinished();
+    if (!unfinished) {
+      spdlog::error("{}", unfinished.error().message);
+      return 1;
+    }
+    for (const JournaledJob& job : *unfinished) scheduler.Restore(job, Now());
+    if (Status s = journal->Commit(); !s) spdlog::error("{}", s.error().message);
+  }
   zmq::socket_t ledger = MakeSocket(ctx, zmq::socket_type::dealer);
   if (!options.scheduler.ledger.empty()) {
     if (Status s = Connect(ledger, options.scheduler.ledger); !s) {
@@ -108,15 +137,35 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       {ledger.handle(), 0, ZMQ_POLLIN, 0},
   };
   Message msg;
+  std::optional<TimePoint> stop_at;  // set by the first signal: the grace period's end
+  bool ended_all = false;
+  TimePoint prune_at = Now() + kPruneEvery;
   while (true) {
     TimePoint now = Now();
-    const auto wait = std::chrono::ceil<milliseconds>(scheduler.NextWakeup(now) - now);
+    TimePoint wake = scheduler.NextWakeup(now);
+    if (stop_at) wake = std::min(wake, *stop_at);
+    const auto wait = std::chrono::ceil<milliseconds>(wake - now);
     zmq::poll(items, std::max(wait, milliseconds(0)));
-    if (items[2].revents & ZMQ_POLLIN) {
-      spdlog::info("coordinator stopping on signal ({} jobs running)", scheduler.job_count());
-      return 0;
-    }
     now = Now();
+    if (items[2].revents & ZMQ_POLLIN) {
+      signalfd_siginfo info;
+      while (read(signal_fd, &info, sizeof info) == sizeof info) {
+      }
+      if (stop_at) {
+        spdlog::warn("second signal: stopping now ({} jobs running)", scheduler.job_count());
+        return 0;
+      }
+      stop_at = now + options.grace_period;
+      scheduler.StopAccepting("the coordinator is shutting down");
+      spdlog::info("stopping on signal: no new jobs; {} running have {:.0f} s to finish",
+                   scheduler.job_count(), ToMillis(options.grace_period) / 1000);
+    }
+    if (stop_at && now >= *stop_at && !ended_all) {
+      scheduler.EndAll(fmt::format("the coordinator stopped: its grace period of {:.0f} s ended",
+                                   ToMillis(options.grace_period) / 1000),
+                       now);
+      ended_all = true;
+    }
     for (int i = 0; i < kBatch && RecvMessage(workers, msg); ++i) {
       Receive(workers, msg, "worker", [&](const std::string& peer, const pb::Envelope& env) {
         scheduler.OnWorkerMessage(peer, env, now);
@@ -139,12 +188,30 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
     }
     if (now >= scheduler.NextWakeup(now) - milliseconds(1)) scheduler.Tick(now);
     scheduler.Dispatch(now);
+    if (journal) {
+      if (now >= prune_at) {
+        journal->Prune(UnixMicros() - kKeepEnded.count());
+        prune_at = now + kPruneEvery;
+      }
+      // What goes out below is on disk first: a restart resumes from here.
+      if (Status s = journal->Commit(); !s) spdlog::error("{}", s.error().message);
+    }
     Flush(workers, scheduler.to_workers(), "worker");
     Flush(clients, scheduler.to_clients(), "client");
     for (const pb::Envelope& request : scheduler.to_ledger()) {
       if (!Send(ledger, request)) spdlog::debug("ledger request not queued; it will be re-sent");
     }
     scheduler.to_ledger().clear();
+    if (stop_at && scheduler.job_count() == 0) {
+      spdlog::info("coordinator stopped: every job ended");
+      return 0;
+    }
+    // Ended jobs wait only for the ledger's snapshot (30 s at most); past
+    // that, nothing more will come.
+    if (stop_at && now >= *stop_at + kLedgerGrace) {
+      spdlog::warn("coordinator stopped with {} jobs still closing", scheduler.job_count());
+      return 0;
+    }
   }
 }
 

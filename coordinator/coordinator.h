@@ -21,10 +21,19 @@ struct CoordinatorOptions {
   // When set, {"workers": ..., "clients": ..., "pid": ...} is written here once
   // both sockets are bound: how tests and the demo learn free ports.
   std::string ready_file;
+  // Where accepted jobs and finished results are recorded, so a restarted
+  // coordinator resumes them (see Journal). Empty: no journal, and jobs
+  // running when the coordinator dies are lost (their clients are told).
+  std::string journal = "fanout-coordinator.db";
+  // After SIGTERM, how long running jobs may go on before they are ended.
+  Duration grace_period = std::chrono::seconds(30);
   SchedulerOptions scheduler;
 };
 
-// Runs until SIGINT or SIGTERM arrives on `signal_fd`. Returns the exit code.
+// Runs until SIGINT or SIGTERM arrives on `signal_fd`, then stops gracefully:
+// new jobs are rejected, running ones have the grace period to finish (then
+// they end, their clients told why), and it returns 0. A second signal ends
+// it at once. Returns the exit code.
 int RunCoordinator(const CoordinatorOptions& options, int signal_fd);
 
 // A job id unique across coordinator restarts: "<random hex>-<sequence>".

@@ -18,8 +18,12 @@ constexpr Duration kLedgerPatience = milliseconds(30'000);
 
 }  // namespace
 
-Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id)
-    : options_(std::move(options)), new_job_id_(std::move(new_job_id)) {}
+// Replayed results go out in envelopes of at most this many events.
+constexpr int kReplayChunk = 1000;
+
+Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,
+                     Journal* journal)
+    : options_(std::move(options)), new_job_id_(std::move(new_job_id)), journal_(journal) {}
 
 // ---- workers -----------------------------------------------------------------
 
@@ -92,8 +96,24 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
       return;
     }
   }
-  spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default)",
-               hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency());
+  // A worker we never met holding tasks: we are a restarted coordinator and
+  // it is running tasks of jobs we resumed. They stay its, not run twice.
+  for (const pb::TaskRef& ref : hello.holding()) {
+    Job* job = FindJob(ref.job_id());
+    if (job == nullptr || ref.index() == 0 || ref.index() > job->slots.size()) continue;
+    TaskSlot& slot = job->slots[ref.index() - 1];
+    if (slot.state != TaskState::kPending) continue;
+    slot.state = TaskState::kRunning;
+    slot.deadline = now + job->task_timeout;
+    slot.attempts = std::max<uint8_t>(slot.attempts, 1);
+    ++slot.holders;
+    fresh.inflight.insert(TaskKey{job->id, ref.index()});
+    ++fresh.load[job->id];
+  }
+  spdlog::info(
+      "worker {} joined from {} (pid {}, {} cores, {} threads by default{})", hello.worker_id(),
+      hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
+      fresh.inflight.empty() ? "" : fmt::format(", running {} tasks", fresh.inflight.size()));
   workers_.emplace(peer, std::move(fresh));
 }
 
@@ -155,6 +175,10 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
     sent->set_started_us(result.started_us() - worker->clock_offset_us);
     sent->set_finished_us(result.finished_us() - worker->clock_offset_us);
   }
+  if (journal_ != nullptr) {
+    const auto& events = job->events.events().events();
+    journal_->Finished(events[events.size() - 1].result());
+  }
   if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
 }
 
@@ -200,21 +224,21 @@ void Scheduler::LetGo(const std::unordered_set<TaskKey, TaskKeyHash>& tasks,
     TaskSlot& slot = job->slots[key.index - 1];
     --slot.holders;
     if (slot.state == TaskState::kRunning && slot.holders == 0) {
-      Requeue(*job, key.index, worker, now);
+      Requeue(*job, key.index, fmt::format("worker {} stopped answering", worker), now);
     }
   }
 }
 
-void Scheduler::Requeue(Job& job, uint32_t index, const std::string& lost_on, TimePoint now) {
+void Scheduler::Requeue(Job& job, uint32_t index, std::string fault, TimePoint now) {
   TaskSlot& slot = job.slots[index - 1];
-  std::vector<std::string>& lost = job.lost_on[index];
-  lost.push_back(lost_on);
+  std::vector<std::string>& faults = job.faults[index];
+  faults.push_back(std::move(fault));
   if (slot.attempts < job.max_attempts) {
     slot.state = TaskState::kPending;
     job.retry.push_front(index);
     ++stats_.requeued;
-    spdlog::info("task {}/{}: back in the queue after attempt {} on {}", job.id, index,
-                 slot.attempts, lost_on);
+    spdlog::info("task {}/{}: back in the queue after attempt {}: {}", job.id, index, slot.attempts,
+                 faults.back());
     return;
   }
   slot.state = TaskState::kDone;
@@ -224,11 +248,41 @@ void Scheduler::Requeue(Job& job, uint32_t index, const std::string& lost_on, Ti
   result.set_index(index);
   result.set_attempt(slot.attempts);
   result.set_ok(false);
-  result.set_error(fmt::format("gave up after {} attempts: worker {} stopped answering",
-                               slot.attempts, fmt::join(lost, ", ")));
+  result.set_error(
+      fmt::format("gave up after {} attempts: {}", slot.attempts, fmt::join(faults, "; ")));
   spdlog::warn("task {}/{}: {}", job.id, index, result.error());
-  AddEvent(job, pb::TaskEvent::DONE, index, slot.attempts, lost_on, &result);
+  AddEvent(job, pb::TaskEvent::DONE, index, slot.attempts, "", &result);
+  if (journal_ != nullptr) journal_->Finished(result);
+  job.faults.erase(index);
   if (job.ok + job.failed == job.slots.size()) FinishJob(job.id, "", now);
+}
+
+void Scheduler::CheckDeadlines(TimePoint now) {
+  struct Overdue {
+    std::string job;
+    uint32_t index;
+    std::string worker;
+  };
+  std::vector<Overdue> overdue;
+  for (const auto& [peer, worker] : workers_) {
+    for (const TaskKey& key : worker.inflight) {
+      const Job* job = FindJob(key.job);
+      if (job == nullptr || job->task_timeout == Duration::zero()) continue;
+      const TaskSlot& slot = job->slots[key.index - 1];
+      if (slot.state == TaskState::kRunning && now >= slot.deadline) {
+        overdue.push_back({key.job, key.index, worker.hello.worker_id()});
+      }
+    }
+  }
+  for (const Overdue& o : overdue) {
+    Job* job = FindJob(o.job);  // an earlier one may have finished the job
+    if (job == nullptr || job->slots[o.index - 1].state != TaskState::kRunning) continue;
+    // The stuck worker keeps its claim (and its credit) until it answers or dies.
+    Requeue(*job, o.index,
+            fmt::format("worker {} ran past the {:.1f} s deadline", o.worker,
+                        ToMillis(job->task_timeout) / 1000),
+            now);
+  }
 }
 
 // ---- dispatch ----------------------------------------------------------------
@@ -298,6 +352,10 @@ bool Scheduler::HasPending(Job& job) {
   while (!job.retry.empty() && job.slots[job.retry.front() - 1].state != TaskState::kPending) {
     job.retry.pop_front();  // finished by a late result while it waited
   }
+  while (job.next_fresh <= job.slots.size() &&
+         job.slots[job.next_fresh - 1].state != TaskState::kPending) {
+    ++job.next_fresh;  // finished before a restart, or claimed by a worker that held it
+  }
   return !job.retry.empty() || job.next_fresh <= job.slots.size();
 }
 
@@ -310,7 +368,7 @@ uint32_t Scheduler::PopPending(Job& job) {
   return job.next_fresh++;
 }
 
-void Scheduler::Dispatch(TimePoint /*now*/) {
+void Scheduler::Dispatch(TimePoint now) {
   for (auto& [id, job] : jobs_) {
     if (job.ledger == Job::Ledger::kOpening || job.ledger == Job::Ledger::kClosing) continue;
     if (!HasPending(job)) continue;
@@ -318,14 +376,15 @@ void Scheduler::Dispatch(TimePoint /*now*/) {
     while (HasPending(job)) {
       Worker* worker = PickWorker(job);
       if (worker == nullptr) break;
-      SendTask(job, *worker, PopPending(job));
+      SendTask(job, *worker, PopPending(job), now);
     }
   }
 }
 
-void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index) {
+void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now) {
   TaskSlot& slot = job.slots[index - 1];
   slot.state = TaskState::kRunning;
+  slot.deadline = now + job.task_timeout;
   ++slot.attempts;
   ++slot.holders;
   const uint32_t capacity = Capacity(worker, job);
@@ -363,6 +422,9 @@ void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, Tim
     case pb::Envelope::kStatus:
       OnStatus(peer);
       return;
+    case pb::Envelope::kWatch:
+      OnWatch(peer, env.watch().job_id(), now);
+      return;
     case pb::Envelope::kHeartbeat:
       return;
     default:
@@ -379,6 +441,17 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
     to_clients_.push_back({peer, std::move(env)});
     return;
   }
+  if (!stopping_.empty() || (journal_ != nullptr && !journal_->broken().empty())) {
+    const std::string why =
+        !stopping_.empty()
+            ? stopping_
+            : fmt::format("the coordinator cannot record jobs: {}", journal_->broken());
+    spdlog::info("job from client {} rejected: {}", PrintablePeer(peer), why);
+    pb::Envelope env = NewEnvelope();
+    env.mutable_rejected()->set_reason(why);
+    to_clients_.push_back({peer, std::move(env)});
+    return;
+  }
   if (spec.has_bank() && options_.ledger.empty()) {
     pb::Envelope env = NewEnvelope();
     env.mutable_rejected()->set_reason(
@@ -387,17 +460,10 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
     return;
   }
   const std::string id = new_job_id_();
-  Job& job = jobs_[id];
-  job.id = id;
-  job.client = peer;
-  job.spec = spec;
-  job.max_attempts = spec.max_attempts() > 0 ? spec.max_attempts() : options_.max_attempts;
-  job.accepted_at = now;
-  job.slots.resize(spec.count());
-  auto [client, fresh] = clients_.try_emplace(
-      peer, Client{Liveness(options_.heartbeat_interval, options_.client_liveness, now), {}});
-  client->second.jobs.insert(id);
+  Job& job = AddJob(id, spec, now);
+  Follow(job, peer, now);
   ++stats_.jobs_accepted;
+  if (journal_ != nullptr) journal_->Accepted(id, peer, spec, options_.unix_micros());
   spdlog::info("job {} accepted: {} x {} under {} (concurrency {}, workers {})", id, spec.count(),
                KindName(spec), ModelName(spec.model()),
                spec.concurrency() > 0 ? fmt::to_string(spec.concurrency()) : "default",
@@ -410,16 +476,31 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
   accepted->set_accepted_us(options_.unix_micros());
   to_clients_.push_back({peer, std::move(env)});
 
-  if (spec.has_bank()) {
-    // A fresh book for this job: bank_1..bank_N at the initial balance.
-    job.ledger = Job::Ledger::kOpening;
-    job.ledger_give_up_at = now + kLedgerPatience;
-    pb::LedgerRequest request;
-    request.mutable_reset()->set_accounts(spec.bank().accounts());
-    request.mutable_reset()->set_initial(spec.bank().initial());
-    request.mutable_reset()->set_keep_existing(true);  // re-sending must not wipe it
-    SendToLedger(job, std::move(request), now);
-  }
+  if (spec.has_bank()) OpenBook(job, now);
+}
+
+Scheduler::Job& Scheduler::AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now) {
+  Job& job = jobs_[id];
+  job.id = id;
+  job.spec = spec;
+  job.max_attempts = spec.max_attempts() > 0 ? spec.max_attempts() : options_.max_attempts;
+  job.task_timeout =
+      spec.task_timeout_ms() > 0 ? milliseconds(spec.task_timeout_ms()) : options_.task_timeout;
+  job.accepted_at = now;
+  job.slots.resize(spec.count());
+  return job;
+}
+
+void Scheduler::OpenBook(Job& job, TimePoint now) {
+  // bank_1..bank_N at the initial balance, unless the book exists: a re-sent
+  // request, or a resumed job, must not wipe it.
+  job.ledger = Job::Ledger::kOpening;
+  job.ledger_give_up_at = now + kLedgerPatience;
+  pb::LedgerRequest request;
+  request.mutable_reset()->set_accounts(job.spec.bank().accounts());
+  request.mutable_reset()->set_initial(job.spec.bank().initial());
+  request.mutable_reset()->set_keep_existing(true);
+  SendToLedger(job, std::move(request), now);
 }
 
 void Scheduler::SendToLedger(Job& job, pb::LedgerRequest request, TimePoint now) {
@@ -454,6 +535,8 @@ void Scheduler::OnLedgerReply(const pb::LedgerReply& reply, TimePoint now) {
     }
     job->ledger = Job::Ledger::kOpen;
     spdlog::info("job {}: book open on the ledger", job_id);
+    // A resumed job whose tasks had all finished: straight to closing.
+    if (job->ok + job->failed == job->slots.size()) FinishJob(job_id, "", now);
   } else if (job->ledger == Job::Ledger::kClosing) {
     pb::LedgerSnapshot snapshot;
     const pb::BankJob& bank = job->spec.bank();
@@ -533,6 +616,92 @@ void Scheduler::OnStatus(const PeerId& peer) {
   to_clients_.push_back({peer, std::move(env)});
 }
 
+void Scheduler::OnWatch(const PeerId& peer, const std::string& job_id, TimePoint now) {
+  if (Job* job = FindJob(job_id)) {
+    Follow(*job, peer, now);
+    if (journal_ != nullptr) Replay(peer, job_id, journal_->Results(job_id));
+    spdlog::info("job {}: client {} follows it again", job_id, PrintablePeer(peer));
+    return;
+  }
+  std::optional<pb::JobDone> done = journal_ ? journal_->Done(job_id) : std::nullopt;
+  if (!done) {
+    Reply(to_clients_, peer, pb::Error::UNKNOWN_JOB,
+          fmt::format("job {} is not known to this coordinator: it was lost (a coordinator "
+                      "restarted without its journal?) or ended long ago",
+                      job_id));
+    return;
+  }
+  Replay(peer, job_id, journal_->Results(job_id));
+  pb::Envelope env = NewEnvelope();
+  *env.mutable_job_done() = std::move(*done);
+  to_clients_.push_back({peer, std::move(env)});
+}
+
+void Scheduler::Replay(const PeerId& peer, const std::string& job_id,
+                       const std::vector<pb::Result>& results) {
+  pb::Envelope env;
+  for (const pb::Result& result : results) {
+    if (!env.has_events()) {
+      env = NewEnvelope();
+      env.mutable_events()->set_job_id(job_id);
+      env.mutable_events()->set_replay(true);
+    }
+    pb::TaskEvent* event = env.mutable_events()->add_events();
+    event->set_type(pb::TaskEvent::DONE);
+    event->set_index(result.index());
+    event->set_attempt(result.attempt());
+    event->set_worker(result.worker_id());
+    *event->mutable_result() = result;
+    if (env.events().events_size() == kReplayChunk) to_clients_.push_back({peer, std::move(env)});
+  }
+  if (env.has_events()) to_clients_.push_back({peer, std::move(env)});
+}
+
+void Scheduler::Follow(Job& job, const PeerId& peer, TimePoint now) {
+  if (auto old = clients_.find(job.client); old != clients_.end() && job.client != peer) {
+    old->second.jobs.erase(job.id);
+    if (old->second.jobs.empty()) clients_.erase(old);
+  }
+  job.client = peer;
+  auto [client, fresh] = clients_.try_emplace(
+      peer, Client{Liveness(options_.heartbeat_interval, options_.client_liveness, now), {}});
+  client->second.jobs.insert(job.id);
+}
+
+void Scheduler::Restore(const JournaledJob& journaled, TimePoint now) {
+  Job& job = AddJob(journaled.id, journaled.spec, now);
+  job.accepted_at -=
+      microseconds(std::max<int64_t>(0, options_.unix_micros() - journaled.accepted_us));
+  for (const pb::Result& result : journaled.results) {
+    if (result.index() == 0 || result.index() > job.slots.size()) continue;
+    TaskSlot& slot = job.slots[result.index() - 1];
+    if (slot.state == TaskState::kDone) continue;
+    slot.state = TaskState::kDone;
+    slot.attempts = static_cast<uint8_t>(std::min<uint32_t>(result.attempt(), 255));
+    result.ok() ? ++job.ok : ++job.failed;
+    if (!result.worker_id().empty()) job.used.insert(result.worker_id());
+  }
+  Follow(job, journaled.client, now);
+  ++stats_.jobs_accepted;
+  spdlog::info("job {} resumed from the journal: {} of {} tasks had finished", job.id,
+               job.ok + job.failed, job.slots.size());
+  if (job.spec.has_bank()) {
+    OpenBook(job, now);  // it closes the job at once if every task had finished
+  } else if (job.ok + job.failed == job.slots.size()) {
+    FinishJob(job.id, "", now);
+  }
+}
+
+void Scheduler::StopAccepting(std::string reason) { stopping_ = std::move(reason); }
+
+void Scheduler::EndAll(const std::string& reason, TimePoint now) {
+  std::vector<std::string> ids;
+  for (const auto& [id, job] : jobs_) ids.push_back(id);
+  for (const std::string& id : ids) {
+    if (FindJob(id) != nullptr) FinishJob(id, reason, now);
+  }
+}
+
 void Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
                          const std::string& worker, const pb::Result* result) {
   if (!job.events.has_events()) {
@@ -595,6 +764,7 @@ void Scheduler::CompleteJob(const std::string& id, const std::string& reason, Ti
   done->set_reason(reason);
   done->set_concurrency(job.capacity);
   if (snapshot) *done->mutable_ledger() = *snapshot;
+  if (journal_ != nullptr) journal_->Completed(*done, options_.unix_micros());
   to_clients_.push_back({job.client, std::move(env)});
   spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok, job.failed,
                job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ", reason);
@@ -623,6 +793,7 @@ void Scheduler::Tick(TimePoint now) {
     }
   }
   for (const PeerId& peer : dead) DeclareDead(peer, now);
+  CheckDeadlines(now);
 
   std::vector<std::string> abandoned;
   for (auto& [peer, client] : clients_) {

@@ -13,6 +13,9 @@
 //  - Liveness: workers are sent a heartbeat every interval and are dead after
 //    `liveness` silent intervals; their in-flight tasks go back to the front of
 //    the queue with attempt + 1, and fail after `max_attempts`.
+//  - Deadlines: a task running past its job's task timeout is dispatched
+//    again (the stuck worker keeps its claim; whichever result comes first
+//    wins); it too counts as an attempt. Checked on every Tick.
 //  - The first result of a task wins; any later one is dropped.
 //  - A client only hears about its own jobs; a client silent for long has its
 //    jobs cancelled.
@@ -37,6 +40,7 @@
 #include "common/clock.h"
 #include "common/codec.h"
 #include "common/liveness.h"
+#include "coordinator/journal.h"
 
 namespace fanout::coordinator {
 
@@ -48,6 +52,9 @@ struct SchedulerOptions {
   int liveness = 3;          // silent intervals before a worker is dead
   int client_liveness = 20;  // silent intervals before a client's jobs are cancelled
   uint32_t max_attempts = 3;
+  // A task running this long (its worker alive but stuck) is dispatched
+  // again; zero: never. Jobs may set their own.
+  Duration task_timeout = std::chrono::seconds(300);
   uint32_t async_concurrency = 100;  // in-flight coroutines when a job does not say
   std::string ledger;                // the ledger's endpoint for bank jobs; empty: none
   std::function<int64_t()> unix_micros = UnixMicros;
@@ -72,7 +79,20 @@ struct SchedulerStats {
 
 class Scheduler {
  public:
-  Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id);
+  // With a journal, jobs, results and job ends are recorded in it as they
+  // happen (the caller commits it before sending), and clients that come
+  // back (Watch) get their job's results replayed from it.
+  Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,
+            Journal* journal = nullptr);
+
+  // Takes up a job a previous coordinator accepted and did not finish: its
+  // finished tasks stay finished, the rest run. Its client has the usual
+  // client liveness to come back (Watch) before the job is cancelled.
+  void Restore(const JournaledJob& journaled, TimePoint now);
+  // Graceful stop: new jobs are rejected with `reason`; running ones go on.
+  void StopAccepting(std::string reason);
+  // Ends every running job now, with `reason` (the grace period is over).
+  void EndAll(const std::string& reason, TimePoint now);
 
   void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
   void OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
@@ -103,6 +123,7 @@ class Scheduler {
     TaskState state = TaskState::kPending;
     uint8_t attempts = 0;  // dispatches so far
     uint8_t holders = 0;   // workers that have it in flight now
+    TimePoint deadline{};  // of the attempt running now, when the job has a timeout
   };
   struct TaskKey {
     std::string job;
@@ -141,8 +162,9 @@ class Scheduler {
     uint32_t capacity = 0;
     std::vector<PeerId> assigned;  // the workers it may use, when it caps them
     std::set<std::string> used;    // workers that delivered its results
-    std::map<uint32_t, std::vector<std::string>> lost_on;  // workers that died holding a task
-    pb::Envelope events;                                   // TaskEvents waiting to go to the client
+    Duration task_timeout{};       // zero: none
+    std::map<uint32_t, std::vector<std::string>> faults;  // what went wrong, per attempt of a task
+    pb::Envelope events;                                  // TaskEvents waiting to go to the client
     // Bank jobs: the book is reset on the ledger before any task runs, and
     // read back before JobDone goes out.
     enum class Ledger : uint8_t { kNone, kOpening, kOpen, kClosing } ledger = Ledger::kNone;
@@ -166,8 +188,18 @@ class Scheduler {
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
   void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
+  Job& AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now);
+  // Bank jobs: opens the job's book on the ledger before any task runs.
+  void OpenBook(Job& job, TimePoint now);
   void OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now);
   void OnStatus(const PeerId& peer);
+  void OnWatch(const PeerId& peer, const std::string& job_id, TimePoint now);
+  // Sends `results` to `peer` as replayed DONE events, in envelopes of a
+  // bounded size.
+  void Replay(const PeerId& peer, const std::string& job_id,
+              const std::vector<pb::Result>& results);
+  // Moves a job's events to `peer` from whoever followed it before.
+  void Follow(Job& job, const PeerId& peer, TimePoint now);
 
   Worker* FindWorker(const PeerId& peer);
   Job* FindJob(const std::string& id);
@@ -177,10 +209,14 @@ class Scheduler {
   void RefreshAssignment(Job& job);
   static bool HasPending(Job& job);
   static uint32_t PopPending(Job& job);
-  void SendTask(Job& job, Worker& worker, uint32_t index);
+  void SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now);
   // Removes a task from a worker's books; true if the worker held it.
   bool Release(Worker& worker, const std::string& job_id, uint32_t index);
-  void Requeue(Job& job, uint32_t index, const std::string& lost_on, TimePoint now);
+  // An attempt of a task ended without a result (`fault` says how): it runs
+  // again, or fails once it has had max_attempts.
+  void Requeue(Job& job, uint32_t index, std::string fault, TimePoint now);
+  // Runs again, elsewhere, the tasks whose attempt ran past its deadline.
+  void CheckDeadlines(TimePoint now);
   void DeclareDead(const PeerId& peer, TimePoint now);
   void AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
                 const std::string& worker, const pb::Result* result);
@@ -197,6 +233,8 @@ class Scheduler {
 
   SchedulerOptions options_;
   std::function<std::string()> new_job_id_;
+  Journal* journal_;
+  std::string stopping_;  // why new jobs are rejected; empty: they are not
   std::unordered_map<PeerId, Worker> workers_;
   std::unordered_map<std::string, Job> jobs_;
   std::unordered_map<PeerId, Client> clients_;

@@ -1,5 +1,6 @@
 #include "coordinator/scheduler.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <map>
@@ -11,7 +12,10 @@ using std::chrono::milliseconds;
 
 class SchedulerTest : public testing::Test {
  protected:
-  SchedulerTest() : scheduler_(Options(), [this] { return "job-" + std::to_string(++jobs_); }) {}
+  SchedulerTest()
+      : journal_(std::move(*Journal::Open(":memory:"))),
+        scheduler_(
+            Options(), [this] { return "job-" + std::to_string(++jobs_); }, journal_.get()) {}
 
   static SchedulerOptions Options() {
     SchedulerOptions o;
@@ -117,6 +121,7 @@ class SchedulerTest : public testing::Test {
 
   TimePoint now_{};
   int jobs_ = 0;
+  std::unique_ptr<Journal> journal_;
   Scheduler scheduler_;
   std::vector<Outgoing> client_log_;
 };
@@ -233,9 +238,188 @@ TEST_F(SchedulerTest, GivesUpAfterMaxAttemptsNamingTheWorkers) {
   const auto done = DoneEvents("c1");
   ASSERT_EQ(done.size(), 1u);
   EXPECT_FALSE(done[0].result().ok());
-  EXPECT_EQ(done[0].result().error(), "gave up after 2 attempts: worker w1, w2 stopped answering");
+  EXPECT_EQ(done[0].result().error(),
+            "gave up after 2 attempts: worker w1 stopped answering; worker w2 stopped answering");
   ASSERT_NE(JobDone("c1"), nullptr);
   EXPECT_EQ(JobDone("c1")->failed(), 1u);
+}
+
+TEST_F(SchedulerTest, ATaskPastItsDeadlineRunsElsewhereAndTheFirstResultWins) {
+  Hello("w1");
+  Hello("w2");
+  pb::JobSpec spec = Spec(pb::SYNC, 1);
+  spec.set_task_timeout_ms(2000);
+  Submit("c1", spec);
+  auto first = Dispatch();
+  ASSERT_EQ(first.size(), 1u);
+  const PeerId stuck = first.begin()->first;
+  const PeerId other = stuck == "w1" ? "w2" : "w1";
+  for (int i = 0; i < 4; ++i) {  // alive (heartbeats) but stuck on the task
+    Advance(milliseconds(500));
+    Heartbeat("w1");
+    Heartbeat("w2");
+    scheduler_.Tick(now_);
+    if (i < 3) {
+      EXPECT_TRUE(Dispatch().empty()) << "re-dispatched before the deadline";
+    }
+  }
+  auto second = Dispatch();
+  ASSERT_EQ(second[other].size(), 1u) << "not re-dispatched after 2 s";
+  EXPECT_EQ(second[other][0].attempt(), 2u);
+  Finish(stuck, first[stuck][0]);  // the stuck worker answers first after all
+  Finish(other, second[other][0]);
+  const auto done = DoneEvents("c1");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].worker(), stuck);
+  EXPECT_EQ(scheduler_.stats().duplicates_dropped, 1u);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->ok(), 1u);
+}
+
+TEST_F(SchedulerTest, AStuckTaskFailsAfterMaxAttemptsNamingEachAttempt) {
+  Hello("w1", 1);
+  Hello("w2", 1);
+  pb::JobSpec spec = Spec(pb::SYNC, 1);
+  spec.set_task_timeout_ms(1000);
+  spec.set_max_attempts(2);
+  Submit("c1", spec);
+  std::vector<PeerId> ran;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto sent = Dispatch();
+    ASSERT_EQ(sent.size(), 1u);
+    ran.push_back(sent.begin()->first);
+    Advance(milliseconds(1000));
+    Heartbeat("w1");
+    Heartbeat("w2");
+    scheduler_.Tick(now_);
+  }
+  EXPECT_NE(ran[0], ran[1]);
+  const auto done = DoneEvents("c1");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_FALSE(done[0].result().ok());
+  EXPECT_EQ(done[0].result().error(),
+            fmt::format("gave up after 2 attempts: worker {} ran past the 1.0 s deadline; "
+                        "worker {} ran past the 1.0 s deadline",
+                        ran[0], ran[1]));
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->failed(), 1u);
+}
+
+TEST_F(SchedulerTest, APoisonTaskThatKillsEveryWorkerFailsInsteadOfLoopingForever) {
+  Submit("c1", Spec(pb::SYNC, 1));  // default max_attempts: 3
+  for (int worker = 1; worker <= 5; ++worker) {
+    const PeerId peer = "w" + std::to_string(worker);
+    Hello(peer);
+    if (JobDone("c1") != nullptr) break;
+    if (Dispatch()[peer].empty()) break;
+    Advance(milliseconds(1600));  // it dies running the task
+    scheduler_.Tick(now_);
+  }
+  EXPECT_EQ(scheduler_.stats().dispatched, 3u);
+  EXPECT_EQ(scheduler_.job_count(), 0u);
+}
+
+TEST_F(SchedulerTest, ARestartedSchedulerResumesAJobRunningOnlyWhatHadNotFinished) {
+  Hello("w1", 2);
+  const std::string id = Submit("c1", Spec(pb::THREADS, 3));
+  auto sent = Dispatch();
+  ASSERT_EQ(sent["w1"].size(), 2u);
+  Finish("w1", sent["w1"][0]);  // task 1 done; task 2 in flight on w1; task 3 never sent
+  Clients();
+
+  // The coordinator dies; a new one reads the journal.
+  Scheduler restarted(
+      Options(), [] { return "job-x"; }, journal_.get());
+  auto unfinished = journal_->Unfinished();
+  ASSERT_TRUE(unfinished.ok());
+  ASSERT_EQ(unfinished->size(), 1u);
+  restarted.Restore((*unfinished)[0], now_);
+  // w1 reconnects still running task 2: it keeps it, nothing runs twice.
+  pb::Envelope hello = NewEnvelope();
+  hello.mutable_hello()->set_worker_id("w1");
+  hello.mutable_hello()->set_concurrency(2);
+  pb::TaskRef* held = hello.mutable_hello()->add_holding();
+  held->set_job_id(id);
+  held->set_index(2);
+  restarted.OnWorkerMessage("w1-again", hello, now_);
+  restarted.Dispatch(now_);
+  std::vector<uint32_t> indexes;
+  for (const Outgoing& out : restarted.to_workers()) {
+    if (out.envelope.has_task()) indexes.push_back(out.envelope.task().index());
+  }
+  EXPECT_EQ(indexes, std::vector<uint32_t>{3});
+  for (uint32_t index : {2u, 3u}) {
+    pb::Envelope result = NewEnvelope();
+    result.mutable_result()->set_job_id(id);
+    result.mutable_result()->set_index(index);
+    result.mutable_result()->set_ok(true);
+    restarted.OnWorkerMessage("w1-again", result, now_);
+  }
+  const pb::JobDone* done = nullptr;
+  for (const Outgoing& out : restarted.to_clients()) {
+    if (out.envelope.has_job_done()) done = &out.envelope.job_done();
+  }
+  ASSERT_NE(done, nullptr);
+  EXPECT_EQ(done->ok(), 3u);
+  EXPECT_EQ(restarted.stats().dispatched, 1u);
+}
+
+TEST_F(SchedulerTest, AClientThatWatchesAgainGetsTheResultsReplayedAndTheRest) {
+  Hello("w1", 2);
+  const std::string id = Submit("c1", Spec(pb::THREADS, 2));
+  auto sent = Dispatch();
+  Finish("w1", sent["w1"][0]);
+  Clients();
+  pb::Envelope watch = NewEnvelope();
+  watch.mutable_watch()->set_job_id(id);
+  scheduler_.OnClientMessage("c2", watch, now_);  // the same client, on a new connection
+  Finish("w1", sent["w1"][1]);
+  std::vector<uint32_t> replayed, live;
+  bool done = false;
+  for (const Outgoing& out : Clients()) {
+    EXPECT_EQ(out.peer, "c2") << "events still go to the old connection";
+    if (out.envelope.has_job_done()) done = true;
+    if (!out.envelope.has_events()) continue;
+    for (const auto& e : out.envelope.events().events()) {
+      if (e.type() != pb::TaskEvent::DONE) continue;
+      (out.envelope.events().replay() ? replayed : live).push_back(e.index());
+    }
+  }
+  EXPECT_EQ(replayed, std::vector<uint32_t>{1});
+  EXPECT_EQ(live, std::vector<uint32_t>{2});
+  EXPECT_TRUE(done);
+
+  // After the end, a Watch replays everything and the JobDone.
+  scheduler_.OnClientMessage("c3", watch, now_);
+  auto again = Clients();
+  ASSERT_EQ(again.size(), 2u);
+  EXPECT_EQ(again[0].envelope.events().events_size(), 2);
+  EXPECT_EQ(again[1].envelope.job_done().ok(), 2u);
+  // A job never seen is an UNKNOWN_JOB error that says it was lost.
+  watch.mutable_watch()->set_job_id("job-404");
+  scheduler_.OnClientMessage("c3", watch, now_);
+  auto unknown = Clients();
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(unknown[0].envelope.error().code(), pb::Error::UNKNOWN_JOB);
+  EXPECT_NE(unknown[0].envelope.error().message().find("job-404"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, AStoppingSchedulerRejectsNewJobsAndEndsRunningOnesOnRequest) {
+  Hello("w1");
+  const std::string id = Submit("c1", Spec(pb::SYNC, 3));
+  Dispatch();
+  scheduler_.StopAccepting("the coordinator is shutting down");
+  EXPECT_EQ(Submit("c2", Spec(pb::SYNC, 1)), "");
+  bool rejected = false;
+  for (const Outgoing& o : client_log_) {
+    rejected |=
+        o.peer == "c2" && o.envelope.rejected().reason() == "the coordinator is shutting down";
+  }
+  EXPECT_TRUE(rejected);
+  scheduler_.EndAll("grace period over", now_);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->reason(), "grace period over");
+  EXPECT_EQ(scheduler_.job_count(), 0u);
 }
 
 TEST_F(SchedulerTest, HeartbeatsGoOutEveryInterval) {

@@ -2,45 +2,9 @@
 
 #include <fmt/format.h>
 
+#include "common/sqlite.h"
+
 namespace fanout::ledger {
-namespace {
-
-// A prepared statement, finalized when it goes out of scope.
-class Statement {
- public:
-  Statement(sqlite3* db, const char* sql) { sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr); }
-  ~Statement() { sqlite3_finalize(stmt_); }
-  Statement(const Statement&) = delete;
-  Statement& operator=(const Statement&) = delete;
-  sqlite3_stmt* get() const { return stmt_; }
-  explicit operator bool() const { return stmt_ != nullptr; }
-
- private:
-  sqlite3_stmt* stmt_ = nullptr;
-};
-
-void Bind(sqlite3_stmt* s, int i, const std::string& text) {
-  sqlite3_bind_text(s, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
-}
-
-std::string Text(sqlite3_stmt* s, int column) {
-  const auto* p = sqlite3_column_text(s, column);
-  return p ? std::string(reinterpret_cast<const char*>(p),
-                         static_cast<size_t>(sqlite3_column_bytes(s, column)))
-           : std::string();
-}
-
-Status Exec(sqlite3* db, const char* sql) {
-  char* error = nullptr;
-  if (sqlite3_exec(db, sql, nullptr, nullptr, &error) != SQLITE_OK) {
-    Status s = Internal("sqlite: {} ({})", error ? error : "unknown error", sql);
-    sqlite3_free(error);
-    return s;
-  }
-  return {};
-}
-
-}  // namespace
 
 std::string AccountName(uint32_t i) { return fmt::format("bank_{}", i); }
 

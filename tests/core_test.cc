@@ -133,7 +133,7 @@ TEST(CoreTest, WorkerStartedBeforeTheCoordinatorJoinsWhenItComesUp) {
   std::remove(ready.c_str());
   Background coordinator =
       StartFanout({"coordinator", "--workers-endpoint", workers_at, "--clients-endpoint",
-                   "tcp://127.0.0.1:*", "--ready-file", ready});
+                   "tcp://127.0.0.1:*", "--ready-file", ready, "--journal", ""});
   Result<std::string> text = client::WaitForFile(ready, coordinator.process, seconds(10));
   ASSERT_TRUE(text.ok()) << text.error().message;
   const std::string clients_at = nlohmann::json::parse(*text)["clients"];

@@ -1,0 +1,164 @@
+#include "coordinator/journal.h"
+
+#include <spdlog/spdlog.h>
+
+namespace fanout::coordinator {
+
+Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, nullptr) !=
+      SQLITE_OK) {
+    Status s = Unavailable("cannot open the journal {}: {}", path,
+                           db ? sqlite3_errmsg(db) : "out of memory");
+    sqlite3_close(db);
+    return s.error();
+  }
+  std::unique_ptr<Journal> journal(new Journal(db));
+  for (const char* sql :
+       {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+        "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, client BLOB NOT NULL, spec BLOB "
+        "NOT NULL, accepted_us INTEGER NOT NULL, done BLOB, ended_us INTEGER)",
+        "CREATE TABLE IF NOT EXISTS results (job TEXT NOT NULL, idx INTEGER NOT NULL, result BLOB "
+        "NOT NULL, PRIMARY KEY (job, idx)) WITHOUT ROWID",
+        // Takes the exclusive lock now rather than at the first write.
+        "BEGIN EXCLUSIVE", "COMMIT"}) {
+    if (Status s = Exec(db, sql); !s) {
+      const bool locked =
+          sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED;
+      if (locked) return Unavailable("the journal {} is in use by another coordinator", path);
+      return Unavailable("the journal {}: {}", path, s.error().message);
+    }
+  }
+  journal->accepted_ = Statement(
+      db, "INSERT OR REPLACE INTO jobs (id, client, spec, accepted_us) VALUES (?1, ?2, ?3, ?4)");
+  journal->finished_ =
+      Statement(db, "INSERT OR IGNORE INTO results (job, idx, result) VALUES (?1, ?2, ?3)");
+  journal->completed_ = Statement(db, "UPDATE jobs SET done = ?2, ended_us = ?3 WHERE id = ?1");
+  journal->results_ = Statement(db, "SELECT result FROM results WHERE job = ?1 ORDER BY idx");
+  journal->done_ = Statement(db, "SELECT done FROM jobs WHERE id = ?1 AND done IS NOT NULL");
+  for (const Statement* s : {&journal->accepted_, &journal->finished_, &journal->completed_,
+                             &journal->results_, &journal->done_}) {
+    if (!*s) return Internal("the journal {}: {}", path, sqlite3_errmsg(db));
+  }
+  return journal;
+}
+
+Journal::~Journal() {
+  if (in_transaction_ && !Commit())
+    spdlog::error("journal: the last changes are lost: {}", broken_);
+  for (Statement* s : {&accepted_, &finished_, &completed_, &results_, &done_}) *s = Statement();
+  sqlite3_close(db_);
+}
+
+void Journal::Begin() {
+  if (in_transaction_ || !broken_.empty()) return;
+  if (Status s = Exec(db_, "BEGIN"); !s) {
+    broken_ = s.error().message;
+    return;
+  }
+  in_transaction_ = true;
+}
+
+bool Journal::Step(Statement& statement) {
+  const int rc = sqlite3_step(statement.get());
+  sqlite3_reset(statement.get());
+  if (rc == SQLITE_DONE || rc == SQLITE_ROW) return true;
+  if (broken_.empty()) broken_ = sqlite3_errmsg(db_);
+  return false;
+}
+
+void Journal::Accepted(const std::string& id, const std::string& client, const pb::JobSpec& spec,
+                       int64_t accepted_us) {
+  Begin();
+  if (!broken_.empty()) return;
+  Bind(accepted_.get(), 1, id);
+  BindBlob(accepted_.get(), 2, client);
+  BindBlob(accepted_.get(), 3, spec.SerializeAsString());
+  sqlite3_bind_int64(accepted_.get(), 4, accepted_us);
+  Step(accepted_);
+}
+
+void Journal::Finished(const pb::Result& result) {
+  Begin();
+  if (!broken_.empty()) return;
+  Bind(finished_.get(), 1, result.job_id());
+  sqlite3_bind_int64(finished_.get(), 2, result.index());
+  BindBlob(finished_.get(), 3, result.SerializeAsString());
+  Step(finished_);
+}
+
+void Journal::Completed(const pb::JobDone& done, int64_t now_us) {
+  Begin();
+  if (!broken_.empty()) return;
+  Bind(completed_.get(), 1, done.job_id());
+  BindBlob(completed_.get(), 2, done.SerializeAsString());
+  sqlite3_bind_int64(completed_.get(), 3, now_us);
+  Step(completed_);
+}
+
+Status Journal::Commit() {
+  if (!broken_.empty()) return Unavailable("the journal cannot be written: {}", broken_);
+  if (!in_transaction_) return {};
+  in_transaction_ = false;
+  if (Status s = Exec(db_, "COMMIT"); !s) {
+    broken_ = s.error().message;
+    (void)Exec(db_, "ROLLBACK");  // whatever it says, the journal is broken
+    return Unavailable("the journal cannot be written: {}", broken_);
+  }
+  return {};
+}
+
+Result<std::vector<JournaledJob>> Journal::Unfinished() {
+  Statement jobs(db_, "SELECT id, client, spec, accepted_us FROM jobs WHERE done IS NULL");
+  if (!jobs) return Internal("the journal: {}", sqlite3_errmsg(db_));
+  std::vector<JournaledJob> out;
+  while (sqlite3_step(jobs.get()) == SQLITE_ROW) {
+    JournaledJob job{.id = Text(jobs.get(), 0),
+                     .client = Text(jobs.get(), 1),
+                     .spec = {},
+                     .accepted_us = sqlite3_column_int64(jobs.get(), 3),
+                     .results = {}};
+    if (!job.spec.ParseFromString(Text(jobs.get(), 2))) {
+      spdlog::warn("journal: job {} has an unreadable spec; skipped", job.id);
+      continue;
+    }
+    job.results = Results(job.id);
+    out.push_back(std::move(job));
+  }
+  return out;
+}
+
+std::vector<pb::Result> Journal::Results(const std::string& job_id) {
+  std::vector<pb::Result> out;
+  Bind(results_.get(), 1, job_id);
+  while (sqlite3_step(results_.get()) == SQLITE_ROW) {
+    if (!out.emplace_back().ParseFromString(Text(results_.get(), 0))) out.pop_back();
+  }
+  sqlite3_reset(results_.get());
+  return out;
+}
+
+std::optional<pb::JobDone> Journal::Done(const std::string& job_id) {
+  std::optional<pb::JobDone> done;
+  Bind(done_.get(), 1, job_id);
+  if (sqlite3_step(done_.get()) == SQLITE_ROW) {
+    done.emplace();
+    if (!done->ParseFromString(Text(done_.get(), 0))) done.reset();
+  }
+  sqlite3_reset(done_.get());
+  return done;
+}
+
+void Journal::Prune(int64_t before_us) {
+  Begin();
+  if (!broken_.empty()) return;
+  Statement results(db_,
+                    "DELETE FROM results WHERE job IN (SELECT id FROM jobs WHERE ended_us < ?1)");
+  Statement jobs(db_, "DELETE FROM jobs WHERE ended_us < ?1");
+  for (Statement* s : {&results, &jobs}) {
+    sqlite3_bind_int64(s->get(), 1, before_us);
+    Step(*s);
+  }
+}
+
+}  // namespace fanout::coordinator

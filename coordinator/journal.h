@@ -1,0 +1,76 @@
+// Journal: what the coordinator must not forget when it is killed, in SQLite.
+//
+// Each accepted job (its spec and client), each task's final result and each
+// job's end are written here, and committed before anything about them goes
+// out (Commit() once per turn of the event loop: one transaction for all the
+// turn's changes). A coordinator started on the same file resumes the jobs
+// that had not ended (their finished tasks are not run again) and can replay
+// a job's results to a client that comes back asking for them.
+//
+// WAL with synchronous=NORMAL: a commit survives the process being killed at
+// any moment (the OS holds the written pages); a power cut may lose the last
+// commits, whose tasks then run again. The file is opened with an exclusive
+// lock, so two coordinators cannot share one. ":memory:" keeps it in memory
+// (replay works, nothing survives a restart).
+//
+//   auto journal = Journal::Open("fanout-coordinator.db");
+//   for (JournaledJob& job : (*journal)->Unfinished()) scheduler.Restore(job, now);
+//   ... scheduler runs, calling Accepted / Finished / Completed ...
+//   (*journal)->Commit();  // then send
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/codec.h"
+#include "common/result.h"
+#include "common/sqlite.h"
+
+namespace fanout::coordinator {
+
+struct JournaledJob {
+  std::string id;
+  std::string client;  // the routing id it came from
+  pb::JobSpec spec;
+  int64_t accepted_us = 0;
+  std::vector<pb::Result> results;  // tasks that had finished, by index
+};
+
+class Journal {
+ public:
+  static Result<std::unique_ptr<Journal>> Open(const std::string& path);
+  ~Journal();
+
+  void Accepted(const std::string& id, const std::string& client, const pb::JobSpec& spec,
+                int64_t accepted_us);
+  void Finished(const pb::Result& result);
+  void Completed(const pb::JobDone& done, int64_t now_us);
+  // Makes every change since the last Commit durable. After a failure
+  // (a full disk) it keeps failing: the journal is then `broken()`.
+  Status Commit();
+  const std::string& broken() const { return broken_; }
+
+  // Jobs accepted and not completed, with their finished tasks' results.
+  Result<std::vector<JournaledJob>> Unfinished();
+  // A job's finished results, in index order; its JobDone once it ended.
+  std::vector<pb::Result> Results(const std::string& job_id);
+  std::optional<pb::JobDone> Done(const std::string& job_id);
+  // Forgets jobs that ended before `before_us`.
+  void Prune(int64_t before_us);
+
+ private:
+  explicit Journal(sqlite3* db) : db_(db) {}
+  bool Step(Statement& statement);
+  void Begin();
+
+  sqlite3* db_;
+  bool in_transaction_ = false;
+  std::string broken_;
+  Statement accepted_, finished_, completed_, results_, done_;
+};
+
+}  // namespace fanout::coordinator

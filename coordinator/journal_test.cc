@@ -1,0 +1,96 @@
+#include "coordinator/journal.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include "client/local_cluster.h"
+
+namespace fanout::coordinator {
+namespace {
+
+pb::JobSpec MathSpec(uint32_t count) {
+  pb::JobSpec spec;
+  spec.set_model(pb::THREADS);
+  spec.set_count(count);
+  spec.mutable_math()->set_iterations(10);
+  return spec;
+}
+
+pb::Result Done(const std::string& job, uint32_t index, bool ok = true) {
+  pb::Result r;
+  r.set_job_id(job);
+  r.set_index(index);
+  r.set_attempt(1);
+  r.set_ok(ok);
+  r.set_number(index * 10.0);
+  r.set_worker_id("w1");
+  return r;
+}
+
+class JournalTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    auto dir = client::MakeTempDir("journal-test");
+    ASSERT_TRUE(dir.ok());
+    path_ = *dir + "/coordinator.db";
+  }
+  std::string path_;
+};
+
+TEST_F(JournalTest, AReopenedJournalHoldsUnfinishedJobsWithTheirResults) {
+  {
+    auto journal = Journal::Open(path_);
+    ASSERT_TRUE(journal.ok()) << journal.error().message;
+    (*journal)->Accepted("job-1", "client-a", MathSpec(3), 1'000);
+    (*journal)->Accepted("job-2", "client-b", MathSpec(1), 2'000);
+    (*journal)->Finished(Done("job-1", 2));
+    (*journal)->Finished(Done("job-1", 2));  // a duplicate is kept once
+    (*journal)->Finished(Done("job-2", 1, false));
+    pb::JobDone done;
+    done.set_job_id("job-2");
+    done.set_failed(1);
+    (*journal)->Completed(done, 3'000);
+    ASSERT_TRUE((*journal)->Commit().ok());
+    (*journal)->Finished(Done("job-1", 3));  // never committed: as if killed here
+  }
+  auto journal = Journal::Open(path_);
+  ASSERT_TRUE(journal.ok()) << journal.error().message;
+  auto jobs = (*journal)->Unfinished();
+  ASSERT_TRUE(jobs.ok());
+  // The destructor commits what is open (a clean exit); job-1 has 2 and 3.
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].id, "job-1");
+  EXPECT_EQ((*jobs)[0].client, "client-a");
+  EXPECT_EQ((*jobs)[0].spec.count(), 3u);
+  EXPECT_EQ((*jobs)[0].accepted_us, 1'000);
+  ASSERT_EQ((*jobs)[0].results.size(), 2u);
+  EXPECT_EQ((*jobs)[0].results[0].index(), 2u);
+  EXPECT_EQ((*jobs)[0].results[0].number(), 20.0);
+  ASSERT_TRUE((*journal)->Done("job-2").has_value());
+  EXPECT_EQ((*journal)->Done("job-2")->failed(), 1u);
+  EXPECT_EQ((*journal)->Results("job-2").size(), 1u);
+  EXPECT_FALSE((*journal)->Done("job-1").has_value());
+
+  (*journal)->Prune(3'001);
+  ASSERT_TRUE((*journal)->Commit().ok());
+  EXPECT_FALSE((*journal)->Done("job-2").has_value());
+  EXPECT_TRUE((*journal)->Results("job-2").empty());
+  EXPECT_EQ((*journal)->Results("job-1").size(), 2u);
+}
+
+TEST_F(JournalTest, ASecondCoordinatorCannotOpenAJournalInUse) {
+  auto first = Journal::Open(path_);
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto second = Journal::Open(path_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().message, "the journal " + path_ + " is in use by another coordinator");
+}
+
+TEST_F(JournalTest, AnUnwritablePlaceIsAClearError) {
+  auto journal = Journal::Open("/nonexistent-dir/coordinator.db");
+  ASSERT_FALSE(journal.ok());
+  EXPECT_NE(journal.error().message.find("/nonexistent-dir/coordinator.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fanout::coordinator
