@@ -304,5 +304,24 @@ TEST(ChaosTest, JobsPastTheCoordinatorsGracePeriodEndWithAReason) {
   EXPECT_EQ((*cluster)->coordinator().Wait(seconds(10)), 0);
 }
 
+TEST(ChaosTest, AStuckTaskRunsElsewhereThenFailsNamingEachAttempt) {
+  auto cluster = client::LocalCluster::Start(ClusterWith(2));
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  // One task of some seconds against a 0.4 s deadline: both workers stay
+  // alive (heartbeating) but overrun, so each attempt ends on the deadline.
+  CommandResult r = RunFanout({"submit", "math", "--coordinator", (*cluster)->clients_endpoint(),
+                               "--count", "1", "--iterations", "40000000", "--task-timeout-ms",
+                               "400", "--max-attempts", "2", "--json"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  const nlohmann::json j = r.Json();
+  EXPECT_EQ(j["failed"], 1);
+  const std::string error = j["results"][0]["error"];
+  EXPECT_EQ(error.rfind("gave up after 2 attempts: worker worker-", 0), 0u) << error;
+  for (const char* w : {"worker-1 ran past the 0.4 s deadline", "worker-2 ran past"}) {
+    EXPECT_NE(error.find(w), std::string::npos) << error;
+  }
+  EXPECT_LT(j["wall_ms"].get<double>(), 3000) << "the deadline did not cut the wait short";
+}
+
 }  // namespace
 }  // namespace fanout::testing
