@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 CLANG_FORMAT ?= clang-format-14
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all bootstrap build test demo bench asan tsan thread-safety format check-format clean
+.PHONY: all bootstrap build test demo bench asan tsan thread-safety fuzz format check-format clean
 
 all: build
 
@@ -59,6 +59,15 @@ thread-safety: bootstrap
 	@cmake -S . -B build-clang -G Ninja -DCMAKE_CXX_COMPILER=clang++-14 -DFANOUT_THREAD_SAFETY=ON >/dev/null
 	@cmake --build build-clang -j $(JOBS)
 
+# The libFuzzer targets (envelope decoder, ledger request handler, h1
+# extractor), each for FUZZ_SECONDS from the corpus under fuzz/corpus/.
+FUZZ_SECONDS ?= 30
+fuzz: bootstrap
+	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DFANOUT_FUZZ=ON >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target envelope_fuzz ledger_fuzz h1_fuzz
+	@scripts/run-fuzzers build-fuzz $(FUZZ_SECONDS)
+
 format:
 	@$(CLANG_FORMAT) -i $(SOURCES)
 
@@ -66,4 +75,4 @@ check-format:
 	@$(CLANG_FORMAT) --dry-run --Werror $(SOURCES)
 
 clean:
-	rm -rf $(BUILD) build-asan build-tsan build-clang
+	rm -rf $(BUILD) build-asan build-tsan build-clang build-fuzz

@@ -91,24 +91,26 @@ bool SendTo(zmq::socket_t& router, std::string_view peer, const pb::Envelope& en
   }
 }
 
-bool SendBatch(zmq::socket_t& socket, std::string_view peer, std::span<zmq::message_t> frames) {
-  if (frames.empty()) return true;
+Sent TrySendBatch(zmq::socket_t& socket, std::string_view peer, std::span<zmq::message_t> frames) {
+  if (frames.empty()) return Sent::kOk;
   MarkSent();
   try {
     if (!peer.empty()) {
       zmq::message_t id(peer.data(), peer.size());
-      if (!socket.send(id, zmq::send_flags::dontwait | zmq::send_flags::sndmore)) return false;
+      if (!socket.send(id, zmq::send_flags::dontwait | zmq::send_flags::sndmore)) {
+        return Sent::kFull;
+      }
     }
     // Once the first frame is queued, ZeroMQ takes the rest of the message.
     for (size_t i = 0; i < frames.size(); ++i) {
       const bool last = i + 1 == frames.size();
       auto flags =
           zmq::send_flags::dontwait | (last ? zmq::send_flags::none : zmq::send_flags::sndmore);
-      if (!socket.send(frames[i], flags)) return false;
+      if (!socket.send(frames[i], flags)) return Sent::kFull;
     }
-    return true;
+    return Sent::kOk;
   } catch (const zmq::error_t&) {
-    return false;  // EHOSTUNREACH: the peer has gone
+    return Sent::kGone;  // EHOSTUNREACH: the peer has gone
   }
 }
 

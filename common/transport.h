@@ -41,8 +41,14 @@ inline constexpr size_t kMaxBatch = 256;
 
 // Sends `frames` (encoded envelopes, at most kMaxBatch) as one message, to
 // `peer` through a ROUTER, or on a DEALER when `peer` is empty. All or
-// nothing: false when the peer is gone or its queue is full.
-bool SendBatch(zmq::socket_t& socket, std::string_view peer, std::span<zmq::message_t> frames);
+// nothing: kFull when the peer's queue is at its high-water mark (it reads
+// slower than we send), kGone when it has disconnected.
+enum class Sent { kOk, kFull, kGone };
+Sent TrySendBatch(zmq::socket_t& socket, std::string_view peer, std::span<zmq::message_t> frames);
+inline bool SendBatch(zmq::socket_t& socket, std::string_view peer,
+                      std::span<zmq::message_t> frames) {
+  return TrySendBatch(socket, peer, frames) == Sent::kOk;
+}
 
 // One whole message read from a socket: every frame of it.
 struct Message {

@@ -21,6 +21,10 @@ namespace {
 // others, so a flood on one side cannot starve the other.
 constexpr int kBatch = 512;
 
+// Messages (each up to kMaxBatch envelopes) queued in ZeroMQ for one client
+// before it counts as slow and its jobs pause.
+constexpr int kClientQueue = 64;
+
 // Ended jobs stay in the journal this long, for clients that come back for
 // their results (Watch); pruned this often.
 constexpr microseconds kKeepEnded = std::chrono::minutes(10);
@@ -52,7 +56,9 @@ void Receive(zmq::socket_t& router, Message& msg, const char* side, Handle&& han
 }
 
 // Sends what the scheduler queued, one batch per peer in queued order.
-void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, const char* side) {
+// Workers' queues never fill (credit bounds what a worker is sent), so what
+// a gone worker misses is simply dropped.
+void Flush(zmq::socket_t& router, std::vector<Outgoing>& box) {
   std::unordered_map<std::string_view, std::vector<zmq::message_t>> batches;
   for (const Outgoing& out : box) batches[out.peer].push_back(Encode(out.envelope));
   for (auto& [peer, frames] : batches) {
@@ -60,7 +66,7 @@ void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, const char* side) 
     for (size_t at = 0; at < all.size(); at += kMaxBatch) {
       std::span<zmq::message_t> batch = all.subspan(at, std::min(kMaxBatch, all.size() - at));
       if (!SendBatch(router, peer, batch)) {
-        spdlog::debug("{} {} is gone: {} messages not delivered", side, PrintablePeer(peer),
+        spdlog::debug("worker {} is gone: {} messages not delivered", PrintablePeer(peer),
                       batch.size());
         break;
       }
@@ -68,6 +74,56 @@ void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, const char* side) 
   }
   box.clear();
 }
+
+// Messages for clients, per client in order. A client that reads slower than
+// its jobs produce events fills its queue (the socket's high-water mark):
+// what does not fit waits here, goes first next time, and meanwhile the
+// scheduler dispatches nothing more for that client (back-pressure), so this
+// holds at most the events of the tasks already in flight.
+class ClientQueues {
+ public:
+  void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, Scheduler& scheduler) {
+    for (Outgoing& out : box) waiting_[out.peer].frames.push_back(Encode(out.envelope));
+    box.clear();
+    for (auto it = waiting_.begin(); it != waiting_.end();) {
+      const std::string& peer = it->first;
+      Queue& q = it->second;
+      Sent sent = Sent::kOk;
+      while (q.next < q.frames.size() && sent == Sent::kOk) {
+        std::span<zmq::message_t> batch(q.frames.data() + q.next,
+                                        std::min(kMaxBatch, q.frames.size() - q.next));
+        sent = TrySendBatch(router, peer, batch);
+        if (sent == Sent::kOk) q.next += batch.size();
+      }
+      if (sent == Sent::kGone) {
+        spdlog::debug("client {} is gone: {} messages not delivered", PrintablePeer(peer),
+                      q.frames.size() - q.next);
+      }
+      if (sent == Sent::kFull) {
+        // Keep what is left, compacted now and then.
+        if (q.next > 4096) {
+          q.frames.erase(q.frames.begin(), q.frames.begin() + static_cast<ptrdiff_t>(q.next));
+          q.next = 0;
+        }
+        if (!q.blocked) scheduler.SetClientBlocked(peer, true);
+        q.blocked = true;
+        ++it;
+        continue;
+      }
+      if (q.blocked) scheduler.SetClientBlocked(peer, false);
+      it = waiting_.erase(it);
+    }
+  }
+  bool waiting() const { return !waiting_.empty(); }
+
+ private:
+  struct Queue {
+    std::vector<zmq::message_t> frames;
+    size_t next = 0;  // frames before it are sent
+    bool blocked = false;
+  };
+  std::unordered_map<std::string, Queue> waiting_;
+};
 
 }  // namespace
 
@@ -81,8 +137,10 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   zmq::context_t ctx(1);
   zmq::socket_t workers = MakeSocket(ctx, zmq::socket_type::router);
   zmq::socket_t clients = MakeSocket(ctx, zmq::socket_type::router);
-  // Events for a client are never dropped: it gets everything or goes away.
-  clients.set(zmq::sockopt::sndhwm, 0);
+  // Credit bounds what is queued for a worker: no high-water mark needed.
+  // A client's queue holds kClientQueue messages; past that, ClientQueues.
+  workers.set(zmq::sockopt::sndhwm, 0);
+  clients.set(zmq::sockopt::sndhwm, kClientQueue);
 
   Result<std::string> workers_at = Bind(workers, options.workers_endpoint);
   Result<std::string> clients_at = Bind(clients, options.clients_endpoint);
@@ -137,6 +195,7 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       {ledger.handle(), 0, ZMQ_POLLIN, 0},
   };
   Message msg;
+  ClientQueues client_queues;
   std::optional<TimePoint> stop_at;  // set by the first signal: the grace period's end
   bool ended_all = false;
   TimePoint prune_at = Now() + kPruneEvery;
@@ -144,6 +203,8 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
     TimePoint now = Now();
     TimePoint wake = scheduler.NextWakeup(now);
     if (stop_at) wake = std::min(wake, *stop_at);
+    // A slow client's queue is retried soon: it may have read meanwhile.
+    if (client_queues.waiting()) wake = std::min(wake, now + milliseconds(10));
     const auto wait = std::chrono::ceil<milliseconds>(wake - now);
     zmq::poll(items, std::max(wait, milliseconds(0)));
     now = Now();
@@ -196,8 +257,8 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       // What goes out below is on disk first: a restart resumes from here.
       if (Status s = journal->Commit(); !s) spdlog::error("{}", s.error().message);
     }
-    Flush(workers, scheduler.to_workers(), "worker");
-    Flush(clients, scheduler.to_clients(), "client");
+    Flush(workers, scheduler.to_workers());
+    client_queues.Flush(clients, scheduler.to_clients(), scheduler);
     for (const pb::Envelope& request : scheduler.to_ledger()) {
       if (!Send(ledger, request)) spdlog::debug("ledger request not queued; it will be re-sent");
     }

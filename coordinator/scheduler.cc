@@ -371,6 +371,7 @@ uint32_t Scheduler::PopPending(Job& job) {
 void Scheduler::Dispatch(TimePoint now) {
   for (auto& [id, job] : jobs_) {
     if (job.ledger == Job::Ledger::kOpening || job.ledger == Job::Ledger::kClosing) continue;
+    if (!blocked_clients_.empty() && blocked_clients_.contains(job.client)) continue;
     if (!HasPending(job)) continue;
     if (job.spec.max_workers() > 0) RefreshAssignment(job);
     while (HasPending(job)) {
@@ -693,6 +694,16 @@ void Scheduler::Restore(const JournaledJob& journaled, TimePoint now) {
 }
 
 void Scheduler::StopAccepting(std::string reason) { stopping_ = std::move(reason); }
+
+void Scheduler::SetClientBlocked(const PeerId& peer, bool blocked) {
+  if (blocked) {
+    if (blocked_clients_.insert(peer).second) {
+      spdlog::info("client {} reads slowly: its jobs wait for it", PrintablePeer(peer));
+    }
+  } else if (blocked_clients_.erase(peer) > 0) {
+    spdlog::info("client {} caught up: its jobs go on", PrintablePeer(peer));
+  }
+}
 
 void Scheduler::EndAll(const std::string& reason, TimePoint now) {
   std::vector<std::string> ids;

@@ -93,6 +93,10 @@ class Scheduler {
   void StopAccepting(std::string reason);
   // Ends every running job now, with `reason` (the grace period is over).
   void EndAll(const std::string& reason, TimePoint now);
+  // Back-pressure: while a client cannot take more messages (it reads
+  // slower than its jobs produce events), nothing more of its jobs is
+  // dispatched; workers go on with other jobs.
+  void SetClientBlocked(const PeerId& peer, bool blocked);
 
   void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
   void OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
@@ -235,6 +239,7 @@ class Scheduler {
   std::function<std::string()> new_job_id_;
   Journal* journal_;
   std::string stopping_;  // why new jobs are rejected; empty: they are not
+  std::unordered_set<PeerId> blocked_clients_;
   std::unordered_map<PeerId, Worker> workers_;
   std::unordered_map<std::string, Job> jobs_;
   std::unordered_map<PeerId, Client> clients_;

@@ -11,6 +11,7 @@
 #include "common/mutex.h"
 #include "common/ready_file.h"
 #include "common/transport.h"
+#include "ledger/handler.h"
 #include "ledger/lease.h"
 #include "ledger/store.h"
 
@@ -25,12 +26,6 @@ pb::Envelope Reply(const pb::LedgerRequest& request) {
   pb::Envelope env = NewEnvelope();
   env.mutable_ledger_reply()->set_request_id(request.request_id());
   return env;
-}
-
-void Fail(pb::LedgerReply* reply, const Error& error) {
-  reply->set_ok(false);
-  reply->set_error(error.message);
-  reply->set_retry(error.code == Error::Code::kUnavailable);
 }
 
 // A reply waiting for its change to reach the disk.
@@ -53,8 +48,6 @@ class Ledger {
   void Grant(const LeaseLocks::Grant& grant);
   void HandlerLoop();
   void CommitterLoop();
-  // Runs one request on a handler thread; returns its ticket (0: none needed).
-  uint64_t Execute(const pb::LedgerRequest& request, pb::LedgerReply* reply);
 
   LedgerOptions options_;
   std::unique_ptr<Store> store_;
@@ -78,48 +71,6 @@ void SendReply(zmq::socket_t& push, const std::string& peer, const pb::Envelope&
   SendParts(push, {zmq::buffer(peer)}, frame);
 }
 
-uint64_t Ledger::Execute(const pb::LedgerRequest& r, pb::LedgerReply* reply) {
-  const std::string& book = r.book();
-  reply->set_ok(true);
-  switch (r.op_case()) {
-    case pb::LedgerRequest::kGet: {
-      Result<int64_t> balance = store_->Get(book, r.get().account());
-      if (!balance) return Fail(reply, balance.error()), 0;
-      reply->set_balance(*balance);
-      return 0;
-    }
-    case pb::LedgerRequest::kSet: {
-      Result<uint64_t> ticket = store_->Set(book, r.set().account(), r.set().balance());
-      if (!ticket) return Fail(reply, ticket.error()), 0;
-      reply->set_balance(r.set().balance());
-      return *ticket;
-    }
-    case pb::LedgerRequest::kTransfer: {
-      const pb::TransferFunds& t = r.transfer();
-      Result<TransferOutcome> out =
-          store_->Transfer(book, t.transfer_id(), t.from(), t.to(), t.amount());
-      if (!out) return Fail(reply, out.error()), 0;
-      reply->set_already_applied(out->already_applied);
-      return out->ticket;
-    }
-    case pb::LedgerRequest::kSnapshot: {
-      Result<Balances> balances = store_->Snapshot(book);
-      if (!balances) return Fail(reply, balances.error()), 0;
-      reply->mutable_balances()->insert(balances->begin(), balances->end());
-      return 0;
-    }
-    case pb::LedgerRequest::kReset: {
-      Result<uint64_t> ticket =
-          store_->Reset(book, r.reset().accounts(), r.reset().initial(), r.reset().keep_existing());
-      if (!ticket) return Fail(reply, ticket.error()), 0;
-      return *ticket;
-    }
-    default:
-      Fail(reply, InvalidArgument("request has no operation this ledger knows"));
-      return 0;
-  }
-}
-
 void Ledger::HandlerLoop() {
   zmq::socket_t work(ctx_, zmq::socket_type::pull);
   zmq::socket_t replies(ctx_, zmq::socket_type::push);
@@ -136,7 +87,7 @@ void Ledger::HandlerLoop() {
       if (!env || !env->has_ledger_request()) continue;  // checked by the main thread
       const pb::LedgerRequest& request = env->ledger_request();
       pb::Envelope reply = Reply(request);
-      const uint64_t ticket = Execute(request, reply.mutable_ledger_reply());
+      const uint64_t ticket = Execute(*store_, request, reply.mutable_ledger_reply());
       if (ticket == 0 || store_->durable() >= ticket) {
         SendReply(replies, PeerName(peer), reply);
         continue;
