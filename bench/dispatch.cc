@@ -74,7 +74,7 @@ int Main(int argc, char** argv) {
   CLI::App app("bench/dispatch: task throughput, round trips and math scaling (JSON)");
   uint32_t tasks = 100'000, roundtrips = 2000, concurrency = 64;
   int runs = 5;
-  bool skip_math = false;
+  bool skip_math = false, no_journal = false;
   app.add_option("--tasks", tasks, "tiny tasks in the throughput job")->capture_default_str();
   app.add_option("--roundtrips", roundtrips, "one-task jobs timed")->capture_default_str();
   app.add_option("--concurrency", concurrency,
@@ -82,6 +82,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--runs", runs, "repetitions; figures are medians")->capture_default_str();
   app.add_flag("--skip-math", skip_math, "skip the math scaling runs");
+  app.add_flag("--no-journal", no_journal, "run the coordinator without its journal");
   CLI11_PARSE(app, argc, argv);
   (void)InitLogging("bench", "warn");
 
@@ -89,6 +90,7 @@ int Main(int argc, char** argv) {
   options.binary = FanoutNextToUs();
   options.workers = 2;
   options.log_level = "warn";
+  if (no_journal) options.coordinator_flags = {"--journal", ""};
   auto cluster = client::LocalCluster::Start(options);
   if (!cluster) {
     fmt::print(stderr, "bench: {}\n", cluster.error().message);
@@ -138,6 +140,7 @@ int Main(int argc, char** argv) {
       {"benchmark", "dispatch"},
       {"machine", {{"cores", Cores()}, {"host", HostName()}}},
       {"runs", runs},
+      {"journal", !no_journal},
       {"throughput",
        {{"tasks", tasks},
         {"model", "threads"},

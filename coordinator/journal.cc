@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 namespace fanout::coordinator {
 
 Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
@@ -18,8 +20,11 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
        {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
         "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, client BLOB NOT NULL, spec BLOB "
         "NOT NULL, accepted_us INTEGER NOT NULL, done BLOB, ended_us INTEGER)",
-        "CREATE TABLE IF NOT EXISTS results (job TEXT NOT NULL, idx INTEGER NOT NULL, result BLOB "
-        "NOT NULL, PRIMARY KEY (job, idx)) WITHOUT ROWID",
+        // Results in batches: each row holds the results a job finished in
+        // one turn of the loop (one insert per job per commit, not per task),
+        // each as a 4-byte little-endian length and a serialized Result.
+        "CREATE TABLE IF NOT EXISTS results (job TEXT NOT NULL, batch BLOB NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS results_by_job ON results (job)",
         // Takes the exclusive lock now rather than at the first write.
         "BEGIN EXCLUSIVE", "COMMIT"}) {
     if (Status s = Exec(db, sql); !s) {
@@ -31,10 +36,9 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   }
   journal->accepted_ = Statement(
       db, "INSERT OR REPLACE INTO jobs (id, client, spec, accepted_us) VALUES (?1, ?2, ?3, ?4)");
-  journal->finished_ =
-      Statement(db, "INSERT OR IGNORE INTO results (job, idx, result) VALUES (?1, ?2, ?3)");
+  journal->finished_ = Statement(db, "INSERT INTO results (job, batch) VALUES (?1, ?2)");
   journal->completed_ = Statement(db, "UPDATE jobs SET done = ?2, ended_us = ?3 WHERE id = ?1");
-  journal->results_ = Statement(db, "SELECT result FROM results WHERE job = ?1 ORDER BY idx");
+  journal->results_ = Statement(db, "SELECT batch FROM results WHERE job = ?1 ORDER BY rowid");
   journal->done_ = Statement(db, "SELECT done FROM jobs WHERE id = ?1 AND done IS NOT NULL");
   for (const Statement* s : {&journal->accepted_, &journal->finished_, &journal->completed_,
                              &journal->results_, &journal->done_}) {
@@ -44,7 +48,7 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
 }
 
 Journal::~Journal() {
-  if (in_transaction_ && !Commit())
+  if ((in_transaction_ || !batches_.empty()) && !Commit())
     spdlog::error("journal: the last changes are lost: {}", broken_);
   for (Statement* s : {&accepted_, &finished_, &completed_, &results_, &done_}) *s = Statement();
   sqlite3_close(db_);
@@ -79,15 +83,28 @@ void Journal::Accepted(const std::string& id, const std::string& client, const p
 }
 
 void Journal::Finished(const pb::Result& result) {
+  std::string& batch = batches_[result.job_id()];
+  const size_t size = result.ByteSizeLong();
+  const size_t at = batch.size();
+  batch.resize(at + 4 + size);
+  for (int i = 0; i < 4; ++i) batch[at + i] = static_cast<char>((size >> (8 * i)) & 0xff);
+  result.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(batch.data() + at + 4));
+}
+
+void Journal::WriteBatches() {
+  if (batches_.empty()) return;
   Begin();
-  if (!broken_.empty()) return;
-  Bind(finished_.get(), 1, result.job_id());
-  sqlite3_bind_int64(finished_.get(), 2, result.index());
-  BindBlob(finished_.get(), 3, result.SerializeAsString());
-  Step(finished_);
+  for (auto& [job, batch] : batches_) {
+    if (!broken_.empty()) break;
+    Bind(finished_.get(), 1, job);
+    BindBlob(finished_.get(), 2, batch);
+    Step(finished_);
+  }
+  batches_.clear();
 }
 
 void Journal::Completed(const pb::JobDone& done, int64_t now_us) {
+  WriteBatches();  // its last results first
   Begin();
   if (!broken_.empty()) return;
   Bind(completed_.get(), 1, done.job_id());
@@ -97,6 +114,7 @@ void Journal::Completed(const pb::JobDone& done, int64_t now_us) {
 }
 
 Status Journal::Commit() {
+  WriteBatches();
   if (!broken_.empty()) return Unavailable("the journal cannot be written: {}", broken_);
   if (!in_transaction_) return {};
   in_transaction_ = false;
@@ -129,12 +147,26 @@ Result<std::vector<JournaledJob>> Journal::Unfinished() {
 }
 
 std::vector<pb::Result> Journal::Results(const std::string& job_id) {
-  std::vector<pb::Result> out;
+  WriteBatches();  // so what this turn finished is included
+  std::map<uint32_t, pb::Result> by_index;
   Bind(results_.get(), 1, job_id);
   while (sqlite3_step(results_.get()) == SQLITE_ROW) {
-    if (!out.emplace_back().ParseFromString(Text(results_.get(), 0))) out.pop_back();
+    const std::string batch = Text(results_.get(), 0);
+    for (size_t at = 0; at + 4 <= batch.size();) {
+      size_t size = 0;
+      for (int i = 0; i < 4; ++i) size |= size_t{static_cast<uint8_t>(batch[at + i])} << (8 * i);
+      if (at + 4 + size > batch.size()) break;  // torn: cannot happen inside a commit
+      pb::Result result;
+      if (result.ParseFromArray(batch.data() + at + 4, static_cast<int>(size))) {
+        by_index.try_emplace(result.index(), std::move(result));  // the first one wins
+      }
+      at += 4 + size;
+    }
   }
   sqlite3_reset(results_.get());
+  std::vector<pb::Result> out;
+  out.reserve(by_index.size());
+  for (auto& [index, result] : by_index) out.push_back(std::move(result));
   return out;
 }
 

@@ -24,6 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/codec.h"
@@ -47,6 +48,8 @@ class Journal {
 
   void Accepted(const std::string& id, const std::string& client, const pb::JobSpec& spec,
                 int64_t accepted_us);
+  // Gathered in memory and written at the next Commit (or Completed, or
+  // Results), as one row per job.
   void Finished(const pb::Result& result);
   void Completed(const pb::JobDone& done, int64_t now_us);
   // Makes every change since the last Commit durable. After a failure
@@ -66,11 +69,14 @@ class Journal {
   explicit Journal(sqlite3* db) : db_(db) {}
   bool Step(Statement& statement);
   void Begin();
+  // Writes the results gathered since the last call, one row per job.
+  void WriteBatches();
 
   sqlite3* db_;
   bool in_transaction_ = false;
   std::string broken_;
   Statement accepted_, finished_, completed_, results_, done_;
+  std::unordered_map<std::string, std::string> batches_;  // job -> results not yet written
 };
 
 }  // namespace fanout::coordinator
