@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 CLANG_FORMAT ?= clang-format-14
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all bootstrap build test demo bench asan tsan thread-safety fuzz format check-format clean
+.PHONY: all bootstrap build test demo bench image asan tsan thread-safety fuzz format check-format clean
 
 all: build
 
@@ -24,6 +24,11 @@ test: build
 
 demo: build
 	@$(BUILD)/bin/fanout demo
+
+# The image fanout:latest, FROM scratch out of the binary just built (no
+# registry needed); deploy/Dockerfile is the usual build for hosts with one.
+image: build
+	@deploy/build-image $(BUILD)/bin/fanout fanout:latest
 
 bench: build
 	@$(BUILD)/bin/bench_dispatch
@@ -43,7 +48,7 @@ asan: bootstrap
 	@rm -rf $(ASAN_REPORTS) && mkdir -p $(ASAN_REPORTS)
 	@ASAN_OPTIONS=detect_leaks=1:log_path=$(ASAN_REPORTS)/asan \
 	  UBSAN_OPTIONS=print_stacktrace=1:log_path=$(ASAN_REPORTS)/ubsan \
-	  ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+	  ctest --test-dir build-asan --output-on-failure -j $(JOBS) -LE deploy
 	@scripts/check-sanitizer-reports $(ASAN_REPORTS)
 
 # The threaded code (tests labelled tsan) under ThreadSanitizer.

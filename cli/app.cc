@@ -24,7 +24,7 @@ int Main(int argc, char** argv) {
   const Command commands[] = {
       AddCoordinator(app, global), AddWorker(app, global),  AddSubmit(app, global),
       AddStatus(app, global),      AddPokedex(app, global), AddLedger(app, global),
-      AddDemo(app, global),
+      AddDemo(app, global),        AddHealth(app, global),
   };
 
   try {

@@ -33,6 +33,7 @@ Command AddStatus(CLI::App& app, const GlobalFlags& global);
 Command AddDemo(CLI::App& app, const GlobalFlags& global);
 Command AddPokedex(CLI::App& app, const GlobalFlags& global);
 Command AddLedger(CLI::App& app, const GlobalFlags& global);
+Command AddHealth(CLI::App& app, const GlobalFlags& global);
 
 int Main(int argc, char** argv);
 

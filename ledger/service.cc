@@ -184,6 +184,12 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
   for (zmq::message_t& payload : msg.frames) {
     if (&payload == &msg.frames[0]) continue;
     Result<pb::Envelope> env = Decode(payload);
+    if (env && env->has_status()) {  // `fanout health`: we are up
+      pb::Envelope reply = NewEnvelope();
+      reply.mutable_status_reply();
+      SendTo(*router_, peer, reply);
+      continue;
+    }
     if (!env || !env->has_ledger_request()) {
       const std::string why =
           env ? fmt::format("'{}' is not a ledger request", BodyName(*env)) : env.error().message;

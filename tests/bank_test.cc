@@ -176,6 +176,26 @@ TEST(BankTest, LedgerAnswersGarbageWithAnErrorAndKeepsServing) {
   EXPECT_TRUE((*ledger)->process().Running());
 }
 
+TEST(BankTest, HealthSaysWhichServicesAnswer) {
+  Bank bank = StartBank(1, {"--db", ":memory:"});
+  ASSERT_TRUE(bank.cluster);
+  auto site = client::StartSite(FanoutBinary(), {});
+  ASSERT_TRUE(site.ok()) << site.error().message;
+  for (const std::string& up : {bank.cluster->clients_endpoint(), bank.ledger->address(),
+                                (*site)->address() + "/healthz"}) {
+    CommandResult r = RunFanout({"health", up});
+    EXPECT_EQ(r.status, 0) << up << ": " << r.err;
+    EXPECT_EQ(r.out, up + " is up\n");
+  }
+  const std::string nobody = fmt::format("tcp://127.0.0.1:{}", FreePort());
+  CommandResult down = RunFanout({"health", nobody, "--timeout-ms", "300"});
+  EXPECT_EQ(down.status, 3);
+  EXPECT_EQ(down.err, "fanout health: " + nobody + " did not answer within 0.3 s\n");
+  CommandResult missing = RunFanout({"health", (*site)->address() + "/no-such-page"});
+  EXPECT_EQ(missing.status, 3);
+  EXPECT_NE(missing.err.find("HTTP 404"), std::string::npos) << missing.err;
+}
+
 TEST(BankTest, BankJobWithoutALedgerIsRejected) {
   client::ClusterOptions options = ClusterWith(1);
   options.coordinator_flags = {"--ledger", ""};

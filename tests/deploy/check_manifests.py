@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""The deployment files parse as YAML and agree with each other: every
+Kubernetes manifest names the image the compose file runs, the ports the
+compose file's services listen on, and the environment variables it sets."""
+import glob
+import os
+import sys
+
+import yaml
+
+root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+errors = []
+
+with open(os.path.join(root, "deploy/docker-compose.yml")) as f:
+    compose = yaml.safe_load(f)
+services = compose["services"]
+for name in ("coordinator", "ledger", "pokedex", "worker", "client"):
+    if name not in services:
+        errors.append(f"docker-compose.yml: no service '{name}'")
+image = services["coordinator"]["image"].split(":-", 1)[-1].rstrip("}")  # ${FANOUT_IMAGE:-fanout:latest}
+worker = services["worker"]
+if "container_name" in worker or "ports" in worker:
+    errors.append("docker-compose.yml: the worker must not have a container name or ports (it scales)")
+if services["client"].get("profiles") != ["client"]:
+    errors.append("docker-compose.yml: the client belongs in the 'client' profile")
+
+# The ports each compose service listens on, from its environment.
+def port(value):
+    return int(str(value).rsplit(":", 1)[-1])
+
+listens = {
+    "coordinator": {port(services["coordinator"]["environment"]["FANOUT_WORKERS_ENDPOINT"]),
+                    port(services["coordinator"]["environment"]["FANOUT_CLIENTS_ENDPOINT"])},
+    "ledger": {port(services["ledger"]["environment"]["FANOUT_LEDGER_ENDPOINT"])},
+    "pokedex": {int(services["pokedex"]["environment"]["FANOUT_POKEDEX_PORT"])},
+}
+
+docs = []
+for path in sorted(glob.glob(os.path.join(root, "deploy/k8s/*.yaml"))):
+    with open(path) as f:
+        try:
+            docs += [(os.path.basename(path), d) for d in yaml.safe_load_all(f) if d]
+        except yaml.YAMLError as e:
+            errors.append(f"{path}: {e}")
+
+kinds = {(d["kind"], d["metadata"]["name"]) for _, d in docs}
+for needed in [("Service", "coordinator"), ("Service", "ledger"), ("StatefulSet", "ledger"),
+               ("Deployment", "worker")]:
+    if needed not in kinds:
+        errors.append(f"deploy/k8s: no {needed[0]} '{needed[1]}'")
+
+for path, d in docs:
+    name = d["metadata"]["name"]
+    if d["kind"] == "Service":
+        ports = {p["port"] for p in d["spec"]["ports"]}
+        if name in listens and ports != listens[name]:
+            errors.append(f"{path}: Service {name} exposes {sorted(ports)}, compose listens on "
+                          f"{sorted(listens[name])}")
+        continue
+    pod = d["spec"]["template"]["spec"]
+    for c in pod["containers"]:
+        if c["image"] != image:
+            errors.append(f"{path}: {name} runs {c['image']}, compose runs {image}")
+        env = {e["name"]: e["value"] for e in c.get("env", [])}
+        want = {k: str(v) for k, v in services[name]["environment"].items()}
+        for k, v in want.items():
+            if env.get(k) != v:
+                errors.append(f"{path}: {name} sets {k}={env.get(k)!r}, compose sets {v!r}")
+        ports = {p["containerPort"] for p in c.get("ports", [])}
+        if name in listens and ports != listens[name]:
+            errors.append(f"{path}: {name} declares ports {sorted(ports)}, it listens on "
+                          f"{sorted(listens[name])}")
+    if d["kind"] == "StatefulSet" and not d["spec"].get("volumeClaimTemplates"):
+        errors.append(f"{path}: StatefulSet {name} has no volume")
+
+for e in errors:
+    print(e, file=sys.stderr)
+print(f"{len(docs)} manifests, {len(services)} compose services: "
+      f"{'ok' if not errors else f'{len(errors)} problems'}")
+sys.exit(1 if errors else 0)
