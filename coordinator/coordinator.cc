@@ -196,6 +196,7 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   };
   Message msg;
   ClientQueues client_queues;
+  bool journal_broken = false;
   std::optional<TimePoint> stop_at;  // set by the first signal: the grace period's end
   bool ended_all = false;
   TimePoint prune_at = Now() + kPruneEvery;
@@ -255,7 +256,11 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
         prune_at = now + kPruneEvery;
       }
       // What goes out below is on disk first: a restart resumes from here.
-      if (Status s = journal->Commit(); !s) spdlog::error("{}", s.error().message);
+      // Once it cannot be written, new jobs are refused; said once here.
+      if (Status s = journal->Commit(); !s && !journal_broken) {
+        spdlog::error("{}; new jobs are refused, running ones go on", s.error().message);
+        journal_broken = true;
+      }
     }
     Flush(workers, scheduler.to_workers());
     client_queues.Flush(clients, scheduler.to_clients(), scheduler);

@@ -181,6 +181,11 @@ std::optional<pb::JobDone> Journal::Done(const std::string& job_id) {
   return done;
 }
 
+void Journal::LimitPages(int pages) {
+  const std::string sql = fmt::format("PRAGMA max_page_count={}", pages);
+  if (Status s = Exec(db_, sql.c_str()); !s) broken_ = s.error().message;
+}
+
 void Journal::Prune(int64_t before_us) {
   Begin();
   if (!broken_.empty()) return;

@@ -64,6 +64,8 @@ class Journal {
   std::optional<pb::JobDone> Done(const std::string& job_id);
   // Forgets jobs that ended before `before_us`.
   void Prune(int64_t before_us);
+  // Caps the file at `pages` pages: past that, writes fail as on a full disk.
+  void LimitPages(int pages);
 
  private:
   explicit Journal(sqlite3* db) : db_(db) {}

@@ -86,6 +86,25 @@ TEST_F(JournalTest, ASecondCoordinatorCannotOpenAJournalInUse) {
   EXPECT_EQ(second.error().message, "the journal " + path_ + " is in use by another coordinator");
 }
 
+TEST_F(JournalTest, AFullDiskBreaksTheJournalWithAClearErrorAndKeepsWhatWasCommitted) {
+  auto journal = Journal::Open(path_);
+  ASSERT_TRUE(journal.ok()) << journal.error().message;
+  (*journal)->Accepted("job-1", "c", MathSpec(100'000), 1);
+  ASSERT_TRUE((*journal)->Commit().ok());
+  (*journal)->LimitPages(3);
+  for (uint32_t i = 1; i <= 20'000; ++i) (*journal)->Finished(Done("job-1", i));
+  Status full = (*journal)->Commit();
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().message, "the journal cannot be written: database or disk is full");
+  EXPECT_EQ((*journal)->broken(), "database or disk is full");
+  journal->reset();
+  auto reopened = Journal::Open(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  auto jobs = (*reopened)->Unfinished();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u) << "the committed job is still there";
+}
+
 TEST_F(JournalTest, AnUnwritablePlaceIsAClearError) {
   auto journal = Journal::Open("/nonexistent-dir/coordinator.db");
   ASSERT_FALSE(journal.ok());

@@ -422,6 +422,31 @@ TEST_F(SchedulerTest, AStoppingSchedulerRejectsNewJobsAndEndsRunningOnesOnReques
   EXPECT_EQ(scheduler_.job_count(), 0u);
 }
 
+TEST_F(SchedulerTest, WhenTheJournalCannotBeWrittenNewJobsAreRefusedWithTheReason) {
+  Hello("w1");
+  const std::string running = Submit("c1", Spec(pb::SYNC, 2));
+  ASSERT_TRUE(journal_->Commit().ok());
+  journal_->LimitPages(1);
+  for (int i = 0; i < 2000; ++i) journal_->Finished(pb::Result());  // fills it
+  ASSERT_FALSE(journal_->Commit().ok());
+  EXPECT_EQ(Submit("c2", Spec(pb::SYNC, 1)), "");
+  bool refused = false;
+  for (const Outgoing& o : client_log_) {
+    refused |= o.peer == "c2" && o.envelope.rejected().reason() ==
+                                     "the coordinator cannot record jobs: database or disk is full";
+  }
+  EXPECT_TRUE(refused);
+  // The running job goes on (in memory) to its end.
+  for (int i = 0; i < 2; ++i) {
+    auto sent = Dispatch();
+    ASSERT_EQ(sent["w1"].size(), 1u);
+    Finish("w1", sent["w1"][0]);
+  }
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->ok(), 2u);
+  (void)running;
+}
+
 TEST_F(SchedulerTest, HeartbeatsGoOutEveryInterval) {
   Hello("w1");
   Workers();
