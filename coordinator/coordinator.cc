@@ -134,6 +134,17 @@ std::string NewJobId() {
 }
 
 int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
+  // The journal first: a second coordinator on the same file stops here,
+  // before it binds anything or reports itself ready.
+  std::unique_ptr<Journal> journal;
+  if (!options.journal.empty()) {
+    Result<std::unique_ptr<Journal>> opened = Journal::Open(options.journal);
+    if (!opened) {
+      spdlog::error("{}", opened.error().message);
+      return 1;
+    }
+    journal = std::move(*opened);
+  }
   zmq::context_t ctx(1);
   zmq::socket_t workers = MakeSocket(ctx, zmq::socket_type::router);
   zmq::socket_t clients = MakeSocket(ctx, zmq::socket_type::router);
@@ -161,15 +172,6 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   }
   spdlog::info("coordinator up: workers on {}, clients on {}", *workers_at, *clients_at);
 
-  std::unique_ptr<Journal> journal;
-  if (!options.journal.empty()) {
-    Result<std::unique_ptr<Journal>> opened = Journal::Open(options.journal);
-    if (!opened) {
-      spdlog::error("{}", opened.error().message);
-      return 1;
-    }
-    journal = std::move(*opened);
-  }
   Scheduler scheduler(options.scheduler, NewJobId, journal.get());
   if (journal) {
     journal->Prune(UnixMicros() - kKeepEnded.count());

@@ -256,6 +256,25 @@ TEST(ChaosTest, WithoutAJournalAKilledCoordinatorsJobIsReportedLost) {
       << report.error().message;
 }
 
+TEST(ChaosTest, ASecondCoordinatorOnTheSameJournalRefusesToStart) {
+  auto dir = client::MakeTempDir("chaos-journal");
+  ASSERT_TRUE(dir.ok());
+  const std::string journal = *dir + "/coordinator.db";
+  Background first =
+      StartFanout({"coordinator", "--workers-endpoint", "tcp://127.0.0.1:*", "--clients-endpoint",
+                   "tcp://127.0.0.1:*", "--journal", journal, "--ready-file", *dir + "/ready"});
+  ASSERT_TRUE(client::WaitForFile(*dir + "/ready", first.process, seconds(10)).ok());
+  CommandResult second =
+      RunFanout({"coordinator", "--workers-endpoint", "tcp://127.0.0.1:*", "--clients-endpoint",
+                 "tcp://127.0.0.1:*", "--journal", journal},
+                seconds(10));
+  EXPECT_EQ(second.status, 1);
+  EXPECT_NE(second.err.find("the journal " + journal + " is in use by another coordinator"),
+            std::string::npos)
+      << second.err;
+  EXPECT_TRUE(first.process.Running());
+}
+
 TEST(ChaosTest, SigtermToTheCoordinatorLetsRunningJobsFinishThenExits0) {
   auto cluster = client::LocalCluster::Start(ClusterWith(2));
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
