@@ -22,6 +22,10 @@ Status InitLogging(std::string_view process, std::string_view level) {
   return {};
 }
 
+std::string SkippedNote(uint64_t skipped) {
+  return skipped == 0 ? std::string() : fmt::format(" (and {} more like it before)", skipped);
+}
+
 std::string HostName() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";

@@ -8,9 +8,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
+#include "common/clock.h"
 #include "common/result.h"
 
 namespace fanout {
@@ -19,6 +22,41 @@ namespace fanout {
 // `level` is trace, debug, info, warn, error or off. Colour follows the
 // terminal and NO_COLOR.
 Status InitLogging(std::string_view process, std::string_view level);
+
+// At most `per_second` log lines a second for one kind of event (a flood of
+// bad frames must not become a flood of log lines, or fill the disk); the
+// first line after a quiet spell says how many were left out.
+//
+//   static LogLimiter dropped(10);
+//   if (auto skipped = dropped.Allow(Now()))
+//     spdlog::warn("dropped a frame: {}{}", why, SkippedNote(*skipped));
+class LogLimiter {
+ public:
+  explicit LogLimiter(int per_second) : per_second_(per_second) {}
+  // nullopt: do not log this one. Otherwise log it; the value is how many
+  // were left out since the last one logged.
+  std::optional<uint64_t> Allow(TimePoint now) {
+    if (now - window_ >= std::chrono::seconds(1)) {
+      window_ = now;
+      in_window_ = 0;
+    }
+    if (in_window_ >= per_second_) {
+      ++skipped_;
+      return std::nullopt;
+    }
+    ++in_window_;
+    return std::exchange(skipped_, 0);
+  }
+
+ private:
+  int per_second_;
+  TimePoint window_{};
+  int in_window_ = 0;
+  uint64_t skipped_ = 0;
+};
+
+// " (and 42 more like it)" when `skipped` > 0, else "".
+std::string SkippedNote(uint64_t skipped);
 
 // Hostname of this machine ("localhost" if it cannot be read).
 std::string HostName();

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "common/log.h"
 #include "common/ready_file.h"
 #include "common/transport.h"
 
@@ -41,10 +42,14 @@ void Receive(zmq::socket_t& router, Message& msg, const char* side, Handle&& han
   if (payloads.empty()) {
     spdlog::warn("{} {}: dropped an empty message", side, PrintablePeer(peer));
   }
+  static LogLimiter dropped(10);  // one per side: each `handle` is its own instance
   for (const zmq::message_t& payload : payloads) {
     Result<pb::Envelope> env = Decode(payload);
     if (!env) {
-      spdlog::warn("{} {}: dropped a frame: {}", side, PrintablePeer(peer), env.error().message);
+      if (std::optional<uint64_t> skipped = dropped.Allow(Now())) {
+        spdlog::warn("{} {}: dropped a frame: {}{}", side, PrintablePeer(peer), env.error().message,
+                     SkippedNote(*skipped));
+      }
       pb::Envelope reply = NewEnvelope();
       reply.mutable_error()->set_code(pb::Error::BAD_FRAME);
       reply.mutable_error()->set_message(env.error().message);

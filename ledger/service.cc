@@ -193,7 +193,11 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
     if (!env || !env->has_ledger_request()) {
       const std::string why =
           env ? fmt::format("'{}' is not a ledger request", BodyName(*env)) : env.error().message;
-      spdlog::warn("ledger: dropped a frame from {}: {}", PrintablePeer(peer), why);
+      static LogLimiter dropped(10);
+      if (std::optional<uint64_t> skipped = dropped.Allow(now)) {
+        spdlog::warn("ledger: dropped a frame from {}: {}{}", PrintablePeer(peer), why,
+                     SkippedNote(*skipped));
+      }
       pb::Envelope reply = NewEnvelope();
       reply.mutable_error()->set_code(env ? pb::Error::BAD_REQUEST : pb::Error::BAD_FRAME);
       reply.mutable_error()->set_message(why);

@@ -319,7 +319,11 @@ int Worker::Run() {
         for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
           Result<pb::Envelope> env = Decode(frame);
           if (!env) {
-            spdlog::warn("dropped a frame from the coordinator: {}", env.error().message);
+            static LogLimiter dropped(10);
+            if (std::optional<uint64_t> skipped = dropped.Allow(now)) {
+              spdlog::warn("dropped a frame from the coordinator: {}{}", env.error().message,
+                           SkippedNote(*skipped));
+            }
             continue;
           }
           OnCoordinator(*env, now);
