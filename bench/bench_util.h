@@ -1,5 +1,5 @@
 // What the benchmarks share: statistics, running a job that must succeed,
-// finding the fanout binary, and reading a child's CPU time and memory.
+// and finding the fanout binary. (A child's CPU time and memory: subprocess.h.)
 #pragma once
 
 #include <sys/types.h>
@@ -19,11 +19,5 @@ Result<client::JobReport> RunOk(client::JobClient& client, const pb::JobSpec& sp
 
 // The fanout executable next to the running benchmark.
 std::string FanoutNextToUs();
-
-// CPU time (user + system) a process has used, in milliseconds.
-double CpuMillis(pid_t pid);
-// Resident memory of a process now (VmRSS) and at its peak (VmHWM), in MiB.
-double RssMiB(pid_t pid);
-double PeakRssMiB(pid_t pid);
 
 }  // namespace fanout::bench

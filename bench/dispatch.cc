@@ -29,13 +29,9 @@ namespace {
 
 pb::JobSpec Math(pb::Model model, uint32_t count, uint64_t iterations, uint32_t concurrency,
                  uint32_t workers) {
-  pb::JobSpec spec;
-  spec.set_model(model);
-  spec.set_count(count);
+  pb::JobSpec spec = client::MathJob(model, count, iterations);
   spec.set_concurrency(concurrency);
   spec.set_max_workers(workers);
-  spec.mutable_math()->set_start(1);
-  spec.mutable_math()->set_iterations(iterations);
   return spec;
 }
 

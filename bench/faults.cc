@@ -25,12 +25,7 @@ namespace {
 using std::chrono::milliseconds;
 
 pb::JobSpec SlowMath(uint32_t count, uint64_t iterations) {
-  pb::JobSpec spec;
-  spec.set_model(pb::SYNC);
-  spec.set_count(count);
-  spec.mutable_math()->set_start(1);
-  spec.mutable_math()->set_iterations(iterations);
-  return spec;
+  return client::MathJob(pb::SYNC, count, iterations);
 }
 
 // Kills the worker of the first task dispatched 300 ms after it starts, and

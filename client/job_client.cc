@@ -8,6 +8,15 @@
 
 namespace fanout::client {
 
+pb::JobSpec MathJob(pb::Model model, uint32_t count, uint64_t iterations) {
+  pb::JobSpec spec;
+  spec.set_model(model);
+  spec.set_count(count);
+  spec.mutable_math()->set_start(1);
+  spec.mutable_math()->set_iterations(iterations);
+  return spec;
+}
+
 JobClient::JobClient(ClientOptions options)
     : options_(std::move(options)), socket_(MakeSocket(ctx_, zmq::socket_type::dealer)) {
   if (fanout::Status s = Connect(socket_, options_.endpoint); !s) {

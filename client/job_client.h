@@ -51,6 +51,10 @@ class JobObserver {
   virtual void OnTick(const JobReport&) {}
 };
 
+// The math job: `count` tasks, task i computing from start i (1, 2, ...)
+// over `iterations`, under `model`; other fields left at their defaults.
+pb::JobSpec MathJob(pb::Model model, uint32_t count, uint64_t iterations);
+
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5556";
   Duration connect_timeout = milliseconds(3000);  // for the first answer

@@ -62,4 +62,11 @@ class Subprocess {
 // The path of the running executable (to start `fanout` subcommands).
 std::string SelfExecutable();
 
+// From /proc, for benchmarks and tests: the CPU time (user + system) a
+// process has used in milliseconds, and its resident memory now (VmRSS) and
+// at its peak (VmHWM) in MiB.
+double CpuMillis(pid_t pid);
+double RssMiB(pid_t pid);
+double PeakRssMiB(pid_t pid);
+
 }  // namespace fanout

@@ -8,7 +8,6 @@
 #include <optional>
 #include <random>
 #include <span>
-#include <string_view>
 #include <unordered_map>
 
 #include "common/log.h"
@@ -60,34 +59,21 @@ void Receive(zmq::socket_t& router, Message& msg, const char* side, Handle&& han
   }
 }
 
-// Sends what the scheduler queued, one batch per peer in queued order.
-// Workers' queues never fill (credit bounds what a worker is sent), so what
-// a gone worker misses is simply dropped.
-void Flush(zmq::socket_t& router, std::vector<Outgoing>& box) {
-  std::unordered_map<std::string_view, std::vector<zmq::message_t>> batches;
-  for (const Outgoing& out : box) batches[out.peer].push_back(Encode(out.envelope));
-  for (auto& [peer, frames] : batches) {
-    std::span<zmq::message_t> all(frames);
-    for (size_t at = 0; at < all.size(); at += kMaxBatch) {
-      std::span<zmq::message_t> batch = all.subspan(at, std::min(kMaxBatch, all.size() - at));
-      if (!SendBatch(router, peer, batch)) {
-        spdlog::debug("worker {} is gone: {} messages not delivered", PrintablePeer(peer),
-                      batch.size());
-        break;
-      }
-    }
-  }
-  box.clear();
-}
-
-// Messages for clients, per client in order. A client that reads slower than
-// its jobs produce events fills its queue (the socket's high-water mark):
-// what does not fit waits here, goes first next time, and meanwhile the
-// scheduler dispatches nothing more for that client (back-pressure), so this
-// holds at most the events of the tasks already in flight.
-class ClientQueues {
+// What the scheduler queued for the peers of one ROUTER, sent per peer in
+// queued order, up to kMaxBatch envelopes a message. A peer that reads
+// slower than we send fills its queue (the socket's high-water mark): what
+// does not fit waits here and goes first next time. For clients the
+// scheduler is told, and dispatches nothing more for that client until it
+// catches up (back-pressure), so this holds at most the events of the tasks
+// already in flight. Workers' queues never fill: credit bounds what they
+// are sent. What a peer that has gone misses is dropped.
+class Outbox {
  public:
-  void Flush(zmq::socket_t& router, std::vector<Outgoing>& box, Scheduler& scheduler) {
+  // `side` names the peers in logs; `scheduler`, when given, hears which
+  // peers are blocked.
+  Outbox(const char* side, Scheduler* scheduler) : side_(side), scheduler_(scheduler) {}
+
+  void Flush(zmq::socket_t& router, std::vector<Outgoing>& box) {
     for (Outgoing& out : box) waiting_[out.peer].frames.push_back(Encode(out.envelope));
     box.clear();
     for (auto it = waiting_.begin(); it != waiting_.end();) {
@@ -101,7 +87,7 @@ class ClientQueues {
         if (sent == Sent::kOk) q.next += batch.size();
       }
       if (sent == Sent::kGone) {
-        spdlog::debug("client {} is gone: {} messages not delivered", PrintablePeer(peer),
+        spdlog::debug("{} {} is gone: {} messages not delivered", side_, PrintablePeer(peer),
                       q.frames.size() - q.next);
       }
       if (sent == Sent::kFull) {
@@ -110,12 +96,12 @@ class ClientQueues {
           q.frames.erase(q.frames.begin(), q.frames.begin() + static_cast<ptrdiff_t>(q.next));
           q.next = 0;
         }
-        if (!q.blocked) scheduler.SetClientBlocked(peer, true);
+        if (!q.blocked && scheduler_ != nullptr) scheduler_->SetClientBlocked(peer, true);
         q.blocked = true;
         ++it;
         continue;
       }
-      if (q.blocked) scheduler.SetClientBlocked(peer, false);
+      if (q.blocked && scheduler_ != nullptr) scheduler_->SetClientBlocked(peer, false);
       it = waiting_.erase(it);
     }
   }
@@ -127,6 +113,8 @@ class ClientQueues {
     size_t next = 0;  // frames before it are sent
     bool blocked = false;
   };
+  const char* side_;
+  Scheduler* scheduler_;
   std::unordered_map<std::string, Queue> waiting_;
 };
 
@@ -154,7 +142,7 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   zmq::socket_t workers = MakeSocket(ctx, zmq::socket_type::router);
   zmq::socket_t clients = MakeSocket(ctx, zmq::socket_type::router);
   // Credit bounds what is queued for a worker: no high-water mark needed.
-  // A client's queue holds kClientQueue messages; past that, ClientQueues.
+  // A client's queue holds kClientQueue messages; past that, its Outbox.
   workers.set(zmq::sockopt::sndhwm, 0);
   clients.set(zmq::sockopt::sndhwm, kClientQueue);
 
@@ -202,7 +190,8 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       {ledger.handle(), 0, ZMQ_POLLIN, 0},
   };
   Message msg;
-  ClientQueues client_queues;
+  Outbox to_workers("worker", nullptr);
+  Outbox to_clients("client", &scheduler);
   bool journal_broken = false;
   std::optional<TimePoint> stop_at;  // set by the first signal: the grace period's end
   bool ended_all = false;
@@ -212,7 +201,7 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
     TimePoint wake = scheduler.NextWakeup(now);
     if (stop_at) wake = std::min(wake, *stop_at);
     // A slow client's queue is retried soon: it may have read meanwhile.
-    if (client_queues.waiting()) wake = std::min(wake, now + milliseconds(10));
+    if (to_clients.waiting()) wake = std::min(wake, now + milliseconds(10));
     const auto wait = std::chrono::ceil<milliseconds>(wake - now);
     zmq::poll(items, std::max(wait, milliseconds(0)));
     now = Now();
@@ -269,8 +258,8 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
         journal_broken = true;
       }
     }
-    Flush(workers, scheduler.to_workers());
-    client_queues.Flush(clients, scheduler.to_clients(), scheduler);
+    to_workers.Flush(workers, scheduler.to_workers());
+    to_clients.Flush(clients, scheduler.to_clients());
     for (const pb::Envelope& request : scheduler.to_ledger()) {
       if (!Send(ledger, request)) spdlog::debug("ledger request not queued; it will be re-sent");
     }

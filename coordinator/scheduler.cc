@@ -16,10 +16,10 @@ namespace {
 constexpr Duration kLedgerResend = milliseconds(1000);
 constexpr Duration kLedgerPatience = milliseconds(30'000);
 
-}  // namespace
-
 // Replayed results go out in envelopes of at most this many events.
 constexpr int kReplayChunk = 1000;
+
+}  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,
                      Journal* journal)
@@ -107,8 +107,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
     slot.deadline = now + job->task_timeout;
     slot.attempts = std::max<uint8_t>(slot.attempts, 1);
     ++slot.holders;
-    fresh.inflight.insert(TaskKey{job->id, ref.index()});
-    ++fresh.load[job->id];
+    Hold(fresh, TaskKey{job->id, ref.index()});
   }
   spdlog::info(
       "worker {} joined from {} (pid {}, {} cores, {} threads by default{})", hello.worker_id(),
@@ -121,8 +120,7 @@ void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePo
   for (const pb::TaskRef& ref : hello.holding()) {
     TaskKey key{ref.job_id(), ref.index()};
     if (old.inflight.erase(key) == 0) continue;
-    fresh.inflight.insert(key);
-    ++fresh.load[key.job];
+    Hold(fresh, key);
   }
   const size_t lost = old.inflight.size();
   LetGo(old.inflight, hello.worker_id(), now);
@@ -194,6 +192,11 @@ void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
     job->retry.push_front(returned.index());
     ++stats_.returned;
   }
+}
+
+void Scheduler::Hold(Worker& worker, const TaskKey& key) {
+  worker.inflight.insert(key);
+  ++worker.load[key.job];
 }
 
 bool Scheduler::Release(Worker& worker, const std::string& job_id, uint32_t index) {
@@ -390,8 +393,7 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now
   ++slot.holders;
   const uint32_t capacity = Capacity(worker, job);
   job.capacity = std::max(job.capacity, capacity);
-  worker.inflight.insert(TaskKey{job.id, index});
-  ++worker.load[job.id];
+  Hold(worker, TaskKey{job.id, index});
 
   pb::Envelope env = NewEnvelope();
   pb::Task* task = env.mutable_task();
@@ -435,30 +437,13 @@ void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, Tim
 }
 
 void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now) {
-  if (Status valid = ValidateSpec(spec); !valid) {
-    spdlog::info("job from client {} rejected: {}", PrintablePeer(peer), valid.error().message);
-    pb::Envelope env = NewEnvelope();
-    env.mutable_rejected()->set_reason(valid.error().message);
-    to_clients_.push_back({peer, std::move(env)});
-    return;
-  }
-  if (!stopping_.empty() || (journal_ != nullptr && !journal_->broken().empty())) {
-    const std::string why =
-        !stopping_.empty()
-            ? stopping_
-            : fmt::format("the coordinator cannot record jobs: {}", journal_->broken());
-    spdlog::info("job from client {} rejected: {}", PrintablePeer(peer), why);
-    pb::Envelope env = NewEnvelope();
-    env.mutable_rejected()->set_reason(why);
-    to_clients_.push_back({peer, std::move(env)});
-    return;
+  if (Status valid = ValidateSpec(spec); !valid) return Reject(peer, valid.error().message);
+  if (!stopping_.empty()) return Reject(peer, stopping_);
+  if (journal_ != nullptr && !journal_->broken().empty()) {
+    return Reject(peer, fmt::format("the coordinator cannot record jobs: {}", journal_->broken()));
   }
   if (spec.has_bank() && options_.ledger.empty()) {
-    pb::Envelope env = NewEnvelope();
-    env.mutable_rejected()->set_reason(
-        "this coordinator has no ledger for bank jobs (start it with --ledger)");
-    to_clients_.push_back({peer, std::move(env)});
-    return;
+    return Reject(peer, "this coordinator has no ledger for bank jobs (start it with --ledger)");
   }
   const std::string id = new_job_id_();
   Job& job = AddJob(id, spec, now);
@@ -478,6 +463,13 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
   to_clients_.push_back({peer, std::move(env)});
 
   if (spec.has_bank()) OpenBook(job, now);
+}
+
+void Scheduler::Reject(const PeerId& peer, const std::string& why) {
+  spdlog::info("job from client {} rejected: {}", PrintablePeer(peer), why);
+  pb::Envelope env = NewEnvelope();
+  env.mutable_rejected()->set_reason(why);
+  to_clients_.push_back({peer, std::move(env)});
 }
 
 Scheduler::Job& Scheduler::AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now) {

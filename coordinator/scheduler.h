@@ -192,6 +192,8 @@ class Scheduler {
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
   void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
+  // Turns a submitted job away with `why`.
+  void Reject(const PeerId& peer, const std::string& why);
   Job& AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now);
   // Bank jobs: opens the job's book on the ledger before any task runs.
   void OpenBook(Job& job, TimePoint now);
@@ -214,6 +216,8 @@ class Scheduler {
   static bool HasPending(Job& job);
   static uint32_t PopPending(Job& job);
   void SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now);
+  // Puts a task on a worker's books (it is running it).
+  void Hold(Worker& worker, const TaskKey& key);
   // Removes a task from a worker's books; true if the worker held it.
   bool Release(Worker& worker, const std::string& job_id, uint32_t index);
   // An attempt of a task ended without a result (`fault` says how): it runs

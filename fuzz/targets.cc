@@ -44,12 +44,6 @@ bool ValidUtf8(std::string_view s) {
   return true;
 }
 
-int64_t Sum(const ledger::Balances& balances) {
-  int64_t sum = 0;
-  for (const auto& [account, balance] : balances) sum += balance;
-  return sum;
-}
-
 }  // namespace
 
 void Envelope(std::string_view bytes) {
@@ -81,9 +75,9 @@ void LedgerRequests(std::string_view bytes) {
     Result<ledger::Balances> book = (*store)->Snapshot(request.book());
     if (!book) continue;
     if (request.has_reset() || request.has_set() || !sums.contains(request.book())) {
-      sums[request.book()] = Sum(*book);  // a new baseline
+      sums[request.book()] = ledger::Sum(*book);  // a new baseline
     } else {
-      Require(Sum(*book) == sums[request.book()], "transfers keep a book's sum");
+      Require(ledger::Sum(*book) == sums[request.book()], "transfers keep a book's sum");
     }
   }
 }

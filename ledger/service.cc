@@ -72,10 +72,8 @@ void SendReply(zmq::socket_t& push, const std::string& peer, const pb::Envelope&
 }
 
 void Ledger::HandlerLoop() {
-  zmq::socket_t work(ctx_, zmq::socket_type::pull);
-  zmq::socket_t replies(ctx_, zmq::socket_type::push);
-  work.set(zmq::sockopt::linger, 0);
-  replies.set(zmq::sockopt::linger, 0);
+  zmq::socket_t work = MakeSocket(ctx_, zmq::socket_type::pull);
+  zmq::socket_t replies = MakeSocket(ctx_, zmq::socket_type::push);
   work.connect(kWork);
   replies.connect(kReplies);
   while (true) {
@@ -104,8 +102,7 @@ void Ledger::HandlerLoop() {
 }
 
 void Ledger::CommitterLoop() {
-  zmq::socket_t replies(ctx_, zmq::socket_type::push);
-  replies.set(zmq::sockopt::linger, 0);
+  zmq::socket_t replies = MakeSocket(ctx_, zmq::socket_type::push);
   replies.connect(kReplies);
   while (true) {
     {
@@ -223,10 +220,8 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
 int Ledger::Run(int signal_fd) {
   router_ = std::make_unique<zmq::socket_t>(MakeSocket(ctx_, zmq::socket_type::router));
   router_->set(zmq::sockopt::sndhwm, 0);  // replies are never dropped
-  zmq::socket_t work(ctx_, zmq::socket_type::push);
-  zmq::socket_t replies(ctx_, zmq::socket_type::pull);
-  work.set(zmq::sockopt::linger, 0);
-  replies.set(zmq::sockopt::linger, 0);
+  zmq::socket_t work = MakeSocket(ctx_, zmq::socket_type::push);
+  zmq::socket_t replies = MakeSocket(ctx_, zmq::socket_type::pull);
   work.bind(kWork);
   replies.bind(kReplies);
   work_ = &work;

@@ -8,6 +8,12 @@ namespace fanout::ledger {
 
 std::string AccountName(uint32_t i) { return fmt::format("bank_{}", i); }
 
+int64_t Sum(const Balances& balances) {
+  int64_t sum = 0;
+  for (const auto& [account, balance] : balances) sum += balance;
+  return sum;
+}
+
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
   if (path == ":memory:") return std::unique_ptr<Store>(new Store(nullptr));
   sqlite3* db = nullptr;

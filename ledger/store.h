@@ -37,6 +37,9 @@ std::string AccountName(uint32_t i);
 
 using Balances = std::map<std::string, int64_t>;
 
+// The money in a book: what no transfer may change.
+int64_t Sum(const Balances& balances);
+
 struct TransferOutcome {
   bool already_applied = false;  // this transfer_id was applied before: nothing changed now
   uint64_t ticket = 0;           // durable once durable() >= ticket

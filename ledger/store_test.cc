@@ -3,18 +3,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <numeric>
 #include <thread>
 
 #include "client/local_cluster.h"
 
 namespace fanout::ledger {
 namespace {
-
-int64_t Sum(const Balances& b) {
-  return std::accumulate(b.begin(), b.end(), int64_t{0},
-                         [](int64_t s, const auto& kv) { return s + kv.second; });
-}
 
 std::unique_ptr<Store> Memory() {
   auto store = Store::Open(":memory:");

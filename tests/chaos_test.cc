@@ -211,12 +211,7 @@ class RestartCoordinator : public client::JobObserver {
 };
 
 pb::JobSpec MathJob(uint32_t count, uint64_t iterations) {
-  pb::JobSpec spec;
-  spec.set_model(pb::SYNC);
-  spec.set_count(count);
-  spec.mutable_math()->set_start(1);
-  spec.mutable_math()->set_iterations(iterations);
-  return spec;
+  return client::MathJob(pb::SYNC, count, iterations);
 }
 
 TEST(ChaosTest, MathJobResumesWhenTheCoordinatorIsKilledAndRestarted) {

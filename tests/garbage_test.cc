@@ -156,21 +156,6 @@ std::vector<zmq::message_t> Garbage(std::mt19937& rng, int i, const std::string&
   return frames;
 }
 
-// False if the peer is gone (a ROUTER's EHOSTUNREACH).
-bool SendAll(zmq::socket_t& socket, std::vector<zmq::message_t>& frames) {
-  try {
-    for (size_t f = 0; f < frames.size(); ++f) {
-      const auto flags = f + 1 < frames.size()
-                             ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                             : zmq::send_flags::dontwait;
-      (void)socket.send(frames[f], flags);
-    }
-    return true;
-  } catch (const zmq::error_t&) {
-    return false;
-  }
-}
-
 // Raw bytes over plain TCP (no ZMTP handshake, no HTTP) to 127.0.0.1:port.
 void RawTcpNoise(int port, std::mt19937& rng, int connections) {
   for (int c = 0; c < connections; ++c) {
@@ -201,11 +186,10 @@ void Flood(zmq::context_t& ctx, const std::string& endpoint, const std::string& 
   ASSERT_TRUE(Connect(dealer, endpoint).ok());
   for (int i = 0; i < kMessagesPerSocket; ++i) {
     std::vector<zmq::message_t> frames = Garbage(rng, i, side);
-    SendAll(dealer, frames);
+    (void)TrySendBatch(dealer, {}, frames);
     if (i == kMessagesPerSocket / 2) {
-      std::vector<zmq::message_t> huge;
-      huge.emplace_back(kMaxFrameBytes + 1);
-      SendAll(dealer, huge);
+      zmq::message_t huge(kMaxFrameBytes + 1);
+      (void)TrySendBatch(dealer, {}, {&huge, 1});
     }
   }
   // Count the refusals that come back: proof the flood arrived and was read.
@@ -227,15 +211,6 @@ void Flood(zmq::context_t& ctx, const std::string& endpoint, const std::string& 
             << " bad messages\n";
   EXPECT_GT(refusals, kMessagesPerSocket / 4) << side << " did not answer the garbage";
   RawTcpNoise(PortOf(endpoint), rng, 50);
-}
-
-pb::JobSpec MathJob() {
-  pb::JobSpec spec;
-  spec.set_model(pb::THREADS);
-  spec.set_count(20);
-  spec.mutable_math()->set_start(1);
-  spec.mutable_math()->set_iterations(1000);
-  return spec;
 }
 
 TEST(GarbageTest, EveryServiceSurvivesAFloodOfBadFramesAndStillServes) {
@@ -264,9 +239,10 @@ TEST(GarbageTest, EveryServiceSurvivesAFloodOfBadFramesAndStillServes) {
 
   // And they still do their job: a math job, a bank job, a page.
   ASSERT_TRUE((*cluster)->WaitForWorkers(2, seconds(10)).ok());
+  const pb::JobSpec math_job = client::MathJob(pb::THREADS, 20, 1000);
   client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
   client::JobObserver quiet;
-  Result<client::JobReport> math = client.Run(MathJob(), quiet);
+  Result<client::JobReport> math = client.Run(math_job, quiet);
   ASSERT_TRUE(math.ok()) << math.error().message;
   EXPECT_EQ(math->done.ok(), 20u);
   EXPECT_EQ(math->tasks[4].result.number(), 1005.0);
@@ -327,10 +303,8 @@ TEST(GarbageTest, AWorkerFedGarbageByItsCoordinatorStaysUpAndAnswers) {
   std::mt19937 rng(7);
   int reconnects = 0;
   for (int i = 0; i < kMessagesPerSocket; ++i) {
-    std::vector<zmq::message_t> frames;
-    frames.emplace_back(peer.data(), peer.size());
-    for (zmq::message_t& f : Garbage(rng, i, "worker")) frames.push_back(std::move(f));
-    if (!SendAll(router, frames)) {
+    std::vector<zmq::message_t> frames = Garbage(rng, i, "worker");
+    if (TrySendBatch(router, peer, frames) == Sent::kGone) {
       ++reconnects;
       follow(seconds(5));
     }

@@ -4,12 +4,12 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <iostream>
 #include <thread>
 
 #include "client/job_client.h"
 #include "client/local_cluster.h"
+#include "common/subprocess.h"
 #include "common/transport.h"
 #include "tests/harness.h"
 
@@ -19,22 +19,9 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// Resident memory of `pid` in MiB, from /proc.
-double RssMiB(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(status, line);) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024;
-  }
-  return -1;
-}
-
 pb::JobSpec TinyTasks(uint32_t count) {
-  pb::JobSpec spec;
-  spec.set_model(pb::THREADS);
+  pb::JobSpec spec = client::MathJob(pb::THREADS, count, 0);
   spec.set_concurrency(64);
-  spec.set_count(count);
-  spec.mutable_math()->set_start(1);
-  spec.mutable_math()->set_iterations(0);
   return spec;
 }
 
