@@ -337,5 +337,57 @@ TEST(ChaosTest, AStuckTaskRunsElsewhereThenFailsNamingEachAttempt) {
   EXPECT_LT(j["wall_ms"].get<double>(), 3000) << "the deadline did not cut the wait short";
 }
 
+// A poison task: whichever worker runs task 7 dies (the test SIGKILLs it the
+// moment the task is dispatched, as a crash would) and a replacement joins.
+// The task fails after --max-attempts naming each worker lost, and the
+// rest of the job finishes: it is not retried forever.
+class PoisonTask : public client::JobObserver {
+ public:
+  PoisonTask(client::LocalCluster& cluster, uint32_t index) : cluster_(cluster), index_(index) {}
+  void OnDispatched(const client::JobReport&, const client::TaskRecord& task, uint32_t) override {
+    if (task.index != index_) return;
+    // LocalCluster names its workers worker-1, worker-2, ... in start order.
+    const size_t n = std::stoul(task.worker.substr(task.worker.rfind('-') + 1));
+    ASSERT_LE(n, cluster_.workers().size()) << task.worker;
+    cluster_.workers()[n - 1].Kill();
+    victims.push_back(task.worker);
+    EXPECT_TRUE(cluster_.AddWorker().ok());
+  }
+  std::vector<std::string> victims;
+
+ private:
+  client::LocalCluster& cluster_;
+  uint32_t index_;
+};
+
+TEST(ChaosTest, ATaskThatKillsEachWorkerItRunsOnFailsAfterMaxAttemptsAndTheRestFinish) {
+  auto cluster = client::LocalCluster::Start(ClusterWith(3));
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  pb::JobSpec spec = client::MathJob(pb::SYNC, 12, 2'000'000);  // ~0.1 s a task
+  spec.set_max_attempts(3);
+
+  client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
+  PoisonTask poison(**cluster, 7);
+  Result<client::JobReport> report = client.Run(spec, poison);
+  ASSERT_TRUE(report.ok()) << report.error().message;
+
+  ASSERT_EQ(poison.victims.size(), 3u) << "task 7 ran more or less often than --max-attempts";
+  EXPECT_EQ(report->done.ok(), 11u);
+  EXPECT_EQ(report->done.failed(), 1u);
+  const client::TaskRecord& t7 = report->tasks[6];
+  ASSERT_EQ(t7.index, 7u);
+  ASSERT_TRUE(t7.done);
+  const std::string error = t7.result.error();
+  EXPECT_EQ(error.rfind("gave up after 3 attempts: worker ", 0), 0u) << error;
+  for (const std::string& victim : poison.victims) {
+    EXPECT_NE(error.find(fmt::format("worker {} stopped answering", victim)), std::string::npos)
+        << error;
+  }
+  for (const client::TaskRecord& t : report->tasks) {
+    if (t.index == 7) continue;
+    EXPECT_TRUE(t.result.ok()) << "task " << t.index << ": " << t.result.error();
+  }
+}
+
 }  // namespace
 }  // namespace fanout::testing
