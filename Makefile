@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 CLANG_FORMAT ?= clang-format-14
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all bootstrap build test demo bench image asan tsan thread-safety fuzz format check-format clean
+.PHONY: all bootstrap build test demo bench image dockerfile-image asan tsan thread-safety fuzz format check-format clean
 
 all: build
 
@@ -29,6 +29,11 @@ demo: build
 # registry needed); deploy/Dockerfile is the usual build for hosts with one.
 image: build
 	@deploy/build-image $(BUILD)/bin/fanout fanout:latest
+
+# deploy/Dockerfile built and checked as fanout:dockerfile (its Debian base
+# images made from Debian's archive where no registry answers).
+dockerfile-image: bootstrap
+	@deploy/check-dockerfile fanout:dockerfile
 
 bench: build
 	@$(BUILD)/bin/bench_dispatch
