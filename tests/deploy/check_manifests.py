@@ -4,6 +4,7 @@ Kubernetes manifest names the image the compose file runs, the ports the
 compose file's services listen on, and the environment variables it sets."""
 import glob
 import os
+import subprocess
 import sys
 
 import yaml
@@ -72,6 +73,25 @@ for path, d in docs:
                           f"{sorted(listens[name])}")
     if d["kind"] == "StatefulSet" and not d["spec"].get("volumeClaimTemplates"):
         errors.append(f"{path}: StatefulSet {name} has no volume")
+
+# The Swarm stack made from the compose file: what `docker stack deploy`
+# refuses or mishandles is out, every other service is there unchanged.
+stack = yaml.safe_load(subprocess.run([os.path.join(root, "deploy/swarm-stack")], check=True,
+                                      capture_output=True, text=True).stdout)
+want = {n for n, s in services.items() if "profiles" not in s}
+if set(stack["services"]) != want:
+    errors.append(f"swarm-stack: services {sorted(stack['services'])}, want {sorted(want)}")
+for name, s in stack["services"].items():
+    for key in ("profiles", "depends_on", "restart", "ports"):
+        if key in s:
+            errors.append(f"swarm-stack: {name} keeps '{key}', which Swarm refuses or mishandles")
+    if s.get("deploy", {}).get("endpoint_mode") != "dnsrr":
+        errors.append(f"swarm-stack: {name} is not endpoint_mode dnsrr")
+    if s.get("image") != services[name]["image"] or s.get("environment") != services[name].get(
+            "environment"):
+        errors.append(f"swarm-stack: {name} differs from the compose file")
+if not stack.get("networks", {}).get("default", {}).get("attachable"):
+    errors.append("swarm-stack: the default network is not attachable (clients join it)")
 
 for e in errors:
     print(e, file=sys.stderr)
