@@ -15,6 +15,7 @@
 #include "client/local_cluster.h"
 #include "common/log.h"
 #include "common/transport.h"
+#include "jobs/bank/bank.h"
 
 namespace fanout::bench {
 namespace {
@@ -155,7 +156,7 @@ int Main(int argc, char** argv) {
         lost.push_back(
             static_cast<double>(r->done.ledger().expected_sum() - r->done.ledger().sum()));
       }
-      article[fmt::format("{}_{}", ModeName(mode), ModelName(model))] = {
+      article[fmt::format("{}_{}", jobs::bank::ModeName(mode), ModelName(model))] = {
           {"wall_ms_median", std::round(Median(walls))}, {"lost_per_run", lost}};
     }
   }

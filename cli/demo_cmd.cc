@@ -7,12 +7,14 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/comparison.h"
 #include "client/job_client.h"
 #include "client/local_cluster.h"
 #include "client/timeline.h"
 #include "common/log.h"
 #include "common/signals.h"
 #include "common/term.h"
+#include "jobs/bank/bank.h"
 #include "pokedex/site.h"
 
 namespace fanout::cli {
@@ -26,133 +28,24 @@ struct DemoFlags {
   std::string out = "fanout-report";
 };
 
-// A progress line while a run goes, on a terminal only; cleared before the
-// run's row is printed.
-class Progress : public client::JobObserver {
- public:
-  Progress(std::string what, bool shown) : what_(std::move(what)), shown_(shown) {}
-  ~Progress() override {
-    if (drawn_) fmt::print("\r\x1b[K");
-  }
-  void OnDone(const client::JobReport& report, const client::TaskRecord&) override { Draw(report); }
-  void OnTick(const client::JobReport& report) override { Draw(report); }
-
- private:
-  void Draw(const client::JobReport& report) {
-    if (!shown_) return;
-    fmt::print("\r\x1b[K  {}: {}/{} tasks, {:.1f} s", what_, report.finished, report.tasks.size(),
-               ToMillis(Now() - started_) / 1000);
-    std::fflush(stdout);
-    drawn_ = true;
-  }
-  std::string what_;
-  bool shown_;
-  bool drawn_ = false;
-  TimePoint started_ = Now();
-};
-
-// What the report page shows of one run.
-struct Row {
-  std::string job, label, wall, speedup, verdict, picture;
-  bool right;
-};
-
-std::string Plain(std::string text) {  // the verdict without terminal colours
-  std::string out;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '\x1b') {
-      while (i < text.size() && text[i] != 'm') ++i;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
-Status WriteIndex(const std::string& dir, const std::vector<Row>& rows) {
-  std::string html = R"(<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>fanout demo</title>
-<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}
-td,th{padding:3px 12px;text-align:left}tr:nth-child(even){background:#f4f4f4}
-.bad{color:#c62828}figure{margin:1.5em 0}</style></head><body>
-<h1>fanout demo</h1>
-<p>Twenty tasks a run. Each picture has a lane per worker thread or coroutine slot and a bar per
-task, from its start to its end.</p>
-<table><tr><th>job</th><th>model</th><th>wall time</th><th>speed-up</th><th>result</th></tr>
-)";
-  for (const Row& r : rows) {
-    html +=
-        fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td{}>{}</td></tr>\n", r.job,
-                    r.label, r.wall, r.speedup, r.right ? "" : " class=\"bad\"", r.verdict);
-  }
-  html += "</table>\n";
-  for (const Row& r : rows) {
-    html +=
-        fmt::format("<figure><img src=\"{}\" alt=\"{} {}\"></figure>\n", r.picture, r.job, r.label);
-  }
-  html += "</body></html>\n";
-  std::ofstream out(dir + "/index.html");
-  out << html;
-  if (!out) return Unavailable("cannot write {}/index.html", dir);
-  return {};
-}
-
 // One row of the table: a job under a model (and a mode, for bank jobs).
 struct Run {
   std::string job;
   std::string label;  // "threads", "async/locked", "sync x2"
   pb::JobSpec spec;
-  bool baseline = false;  // the job's sync run: speed-ups are against it
+  bool baseline = false;  // the job's sync run: speed-ups and values are against it
 };
 
-// Every value is right when each task's number is start + iterations: the
-// loop adds 1 per iteration and loses nothing for these starts.
-bool MathIsRight(const client::JobReport& report) {
-  if (report.done.ok() != report.tasks.size()) return false;
-  for (const client::TaskRecord& task : report.tasks) {
-    const double expected = report.spec.math().start() + (task.index - 1) +
-                            static_cast<double>(report.spec.math().iterations());
-    if (!task.result.ok() || task.result.number() != expected) return false;
-  }
-  return true;
-}
-
-bool WebIsRight(const client::JobReport& report) {
-  if (report.done.ok() != report.tasks.size()) return false;
+// The web runs fetch the demo's own site: their names must be the Pokédex's.
+jobs::Verdict WebVerdict(const client::JobReport& report) {
+  const uint32_t n = static_cast<uint32_t>(report.tasks.size());
   for (const client::TaskRecord& task : report.tasks) {
     const auto& entry = pokedex::Pokedex()[report.spec.web().start() + task.index - 2];
-    if (task.result.text() != entry.name) return false;
-  }
-  return true;
-}
-
-// What the result column says, and whether the run is as it should be
-// (unsafe transfers are expected to lose money: that is the lesson).
-std::pair<std::string, bool> Verdict(const client::JobReport& report, const Style& style) {
-  const uint32_t n = static_cast<uint32_t>(report.tasks.size());
-  switch (report.spec.kind_case()) {
-    case pb::JobSpec::kMath:
-      if (MathIsRight(report)) return {style.Green(fmt::format("all {} values right", n)), true};
-      return {style.Red("WRONG VALUES"), false};
-    case pb::JobSpec::kWeb:
-      if (WebIsRight(report)) return {style.Green(fmt::format("all {} names right", n)), true};
-      return {style.Red(fmt::format("{} of {} pages failed", report.done.failed(), n)), false};
-    case pb::JobSpec::kBank: {
-      const pb::LedgerSnapshot& l = report.done.ledger();
-      if (!l.error().empty()) return {style.Red("ledger: " + l.error()), false};
-      const int64_t lost = l.expected_sum() - l.sum();
-      const bool safe = report.spec.bank().mode() != pb::UNSAFE;
-      if (lost == 0) {
-        return {style.Green(fmt::format("sum {} right", l.sum())), report.done.failed() == 0};
-      }
-      const std::string text =
-          fmt::format("sum {}: {} {}", l.sum(), std::abs(lost), lost > 0 ? "lost" : "created");
-      return {safe ? style.Red(text) : style.Yellow(text), !safe};
+    if (!task.done || task.result.text() != entry.name) {
+      return {false, fmt::format("{} of {} pages failed", report.done.failed(), n)};
     }
-    case pb::JobSpec::KIND_NOT_SET:
-      break;
   }
-  return {"", false};
+  return {true, fmt::format("all {} names right", n)};
 }
 
 std::vector<Run> Plan(const DemoFlags& flags, const std::string& site, int workers,
@@ -186,8 +79,8 @@ std::vector<Run> Plan(const DemoFlags& flags, const std::string& site, int worke
       bank.push_back({model, mode});
   }
   for (auto [model, mode] : bank) {
-    Run run{"bank", fmt::format("{}/{}", ModelName(model), ModeName(mode)), spec(model, 1),
-            model == pb::SYNC};
+    Run run{"bank", fmt::format("{}/{}", ModelName(model), jobs::bank::ModeName(mode)),
+            spec(model, 1), model == pb::SYNC};
     pb::BankJob* b = run.spec.mutable_bank();
     b->set_accounts(5);
     b->set_initial(1000);
@@ -196,6 +89,14 @@ std::vector<Run> Plan(const DemoFlags& flags, const std::string& site, int worke
     b->set_mode(mode);
     b->set_verify_ms(100);
     b->set_gap_us(100);
+    runs.push_back(std::move(run));
+  }
+  // The user's own commands: sleep waits like a page, so async overlaps it.
+  for (pb::Model model : {pb::SYNC, pb::ASYNC}) {
+    Run run{"exec", fmt::format("{} sleep", ModelName(model)), spec(model, 1), model == pb::SYNC};
+    pb::ExecJob* e = run.spec.mutable_exec();
+    e->add_command("sleep");
+    for (uint32_t i = 0; i < flags.count; ++i) e->add_items("0.1");
     runs.push_back(std::move(run));
   }
   return runs;
@@ -207,7 +108,6 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   if (Status s = InitLogging("demo", global.log_level); !s) return kExitUsage;
   const int workers = flags.workers > 0 ? flags.workers : std::max(2, static_cast<int>(Cores()));
   const int64_t iterations = flags.quick ? flags.iterations / 10 : flags.iterations;
-  const Style style = Style::For(stdout);
   auto fail = [](const std::string& what) {
     fmt::print(stderr, "fanout demo: {}\n", what);
     return kExitFailed;
@@ -227,27 +127,21 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   client::ClusterOptions options;
   options.workers = workers;
   options.coordinator_flags = {"--ledger", (*ledger)->address()};
+  options.worker_flags = {"--allow-exec", "--exec-allow", "sleep"};
   auto cluster = client::LocalCluster::Start(options);
   if (!cluster) return fail(cluster.error().message);
   client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
 
-  fmt::print("\n{} tasks a run; math: {} iterations each; bank: 5 accounts of 1000\n\n",
-             flags.count, iterations);
-  fmt::print("{}\n",
-             style.Bold(fmt::format("  {:<5} {:<14} {:>7}  {:>10}  {:>8}  {}", "job", "model",
-                                    "workers", "wall time", "speed-up", "result")));
-  std::error_code error;
-  std::filesystem::create_directories(flags.out, error);
-  if (error) return fail(fmt::format("cannot make {}: {}", flags.out, error.message()));
-  std::vector<Row> rows;
-  double baseline_ms = 0;
-  bool all_right = true;
-  std::string last_job;
+  fmt::print(
+      "\n{} tasks a run; math: {} iterations each; bank: 5 accounts of 1000; exec: sleep 0.1\n\n",
+      flags.count, iterations);
+  ComparisonTable table(stdout, flags.out);
+  if (Status s = table.Open(); !s) return fail(s.error().message);
+  table.PrintHeader();
+  std::optional<client::JobReport> baseline;
   for (const Run& run : Plan(flags, (*site)->address(), workers, iterations)) {
-    if (!last_job.empty() && run.job != last_job) fmt::print("\n");
-    last_job = run.job;
     Result<client::JobReport> report = [&] {
-      Progress progress(fmt::format("{} under {}", run.job, run.label), style.enabled());
+      RunProgress progress(fmt::format("{} under {}", run.job, run.label), table.style());
       return client.Run(run.spec, progress, signals->fd());
     }();
     if (!report) return fail(report.error().message);
@@ -255,35 +149,25 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
       fmt::print(stderr, "fanout demo: interrupted; stopping everything it started\n");
       return kExitInterrupted;
     }
-    if (run.baseline) baseline_ms = report->wall_ms;
-    const auto [verdict, right] = Verdict(*report, style);
-    all_right &= right;
-    fmt::print("  {:<5} {:<14} {:>7}  {:>10}  {:>7.2f}x  {}\n", run.job, run.label,
-               report->done.workers_used(), HumanDuration(report->wall_ms),
-               baseline_ms / report->wall_ms, verdict);
-    std::fflush(stdout);
-    std::string name = fmt::format("{}-{}", run.job, run.label);
-    std::replace(name.begin(), name.end(), '/', '-');
-    std::replace(name.begin(), name.end(), ' ', '-');
-    const std::string title =
-        fmt::format("{} under {}: {}", run.job, run.label, HumanDuration(report->wall_ms));
-    for (const char* ext : {".svg", ".json"}) {
-      if (Status s = client::WriteTimeline(*report, flags.out + "/" + name + ext, title); !s) {
-        return fail(s.error().message);
-      }
+    if (run.baseline) baseline = *report;
+    const jobs::Verdict verdict = run.job == "web" ? WebVerdict(*report)
+                                  : run.baseline   ? Judge(*report, nullptr)
+                                                   : Judge(*report, &*baseline);
+    if (Status s = table.Add(run.job, run.label, *report, baseline->wall_ms, verdict); !s) {
+      return fail(s.error().message);
     }
-    rows.push_back({run.job, run.label, HumanDuration(report->wall_ms),
-                    fmt::format("{:.2f}x", baseline_ms / report->wall_ms), Plain(verdict),
-                    name + ".svg", right});
   }
-  if (Status s = WriteIndex(flags.out, rows); !s) return fail(s.error().message);
+  if (Status s = table.WriteIndex("fanout demo", fmt::format("{} tasks a run.", flags.count)); !s) {
+    return fail(s.error().message);
+  }
   fmt::print(
       "\nweb: threads and async overlap the waits. math: only more cores help (threads in C++, "
       "or processes);\nasync runs CPU work on one thread, as asyncio. bank: without a lock "
-      "concurrent transfers lose money.\n");
+      "concurrent transfers lose money.\nexec: your own commands, the same lesson: `fanout submit "
+      "exec ... --compare` tells which model they want.\n");
   fmt::print("\nTimelines of every run (SVG, and Chrome traces for Perfetto): {}/index.html\n",
              flags.out);
-  return all_right ? kExitOk : kExitFailed;
+  return table.all_right() ? kExitOk : kExitFailed;
 }
 
 }  // namespace
@@ -291,7 +175,8 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
 Command AddDemo(CLI::App& app, const GlobalFlags& global) {
   CLI::App* cmd = app.add_subcommand(
       "demo",
-      "Start a local cluster, run web, math and bank under every model, print the table, clean up");
+      "Start a local cluster, run web, math, bank and exec under every model, print the table, "
+      "clean up");
   auto f = std::make_shared<DemoFlags>();
   cmd->add_option("--workers", f->workers, "worker processes (0: the number of cores, at least 2)")
       ->check(CLI::Range(0, 64))

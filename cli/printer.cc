@@ -6,69 +6,20 @@
 #include <cmath>
 
 #include "client/report.h"
-#include "coordinator/job_kinds.h"
+#include "common/text.h"
+#include "jobs/registry.h"
 
 namespace fanout::cli {
-namespace {
-
-// The article prints its start numbers as integers.
-std::string MathStart(const pb::JobSpec& spec, uint32_t index) {
-  const double x = spec.math().start() + static_cast<double>(index - 1);
-  if (x == std::floor(x) && std::fabs(x) < 1e15) return fmt::format("{}", static_cast<int64_t>(x));
-  return client::PythonFloat(x);
-}
-
-// The article's page label: the Pokédex number on two digits ("01"), or
-// the URL for a job from a list of URLs.
-std::string PageLabel(const pb::JobSpec& spec, uint32_t index) {
-  const pb::WebJob& web = spec.web();
-  if (web.urls_size() > 0) return web.urls(static_cast<int>(index - 1));
-  return fmt::format("{:02}", web.start() + index - 1);
-}
-
-std::string TransferText(const pb::JobSpec& spec, uint32_t index) {
-  const coordinator::PlannedTransfer t = coordinator::PlanTransfer(spec.bank(), index);
-  return fmt::format("{} from bank_{} to bank_{}", t.amount, t.from, t.to);
-}
-
-bool IsPokedex(const pb::JobSpec& spec) {
-  return spec.web().urls_size() == 0 &&
-         spec.web().url_template().find("pokedex") != std::string::npos;
-}
-
-}  // namespace
 
 std::string StartLine(const pb::JobSpec& spec, uint32_t index) {
-  switch (spec.kind_case()) {
-    case pb::JobSpec::kMath:
-      return fmt::format("Doing math, starting_number={}...", MathStart(spec, index));
-    case pb::JobSpec::kWeb:
-      return fmt::format("Downloading {}{}...", IsPokedex(spec) ? "Pokémon " : "",
-                         PageLabel(spec, index));
-    case pb::JobSpec::kBank:
-      return fmt::format("Transferring {}...", TransferText(spec, index));
-    case pb::JobSpec::KIND_NOT_SET:
-      break;
-  }
-  return fmt::format("Starting task {}...", index);
+  const jobs::JobKind* kind = jobs::Kinds().For(spec);
+  return kind != nullptr ? kind->StartLine(spec, index) : fmt::format("Starting task {}...", index);
 }
 
 std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task) {
   const pb::Result& r = task.result;
-  switch (spec.kind_case()) {
-    case pb::JobSpec::kMath:
-      if (r.ok())
-        return fmt::format("Done with math, starting_number={}.", MathStart(spec, task.index));
-      return fmt::format("Math failed, starting_number={}: {}", MathStart(spec, task.index),
-                         r.error());
-    case pb::JobSpec::kWeb:
-      if (r.ok()) return fmt::format("Retrieved {}={}", PageLabel(spec, task.index), r.text());
-      return fmt::format("Failed {}: {}", PageLabel(spec, task.index), r.error());
-    case pb::JobSpec::kBank:
-      if (r.ok()) return fmt::format("Transferred {}.", TransferText(spec, task.index));
-      return fmt::format("Transfer of {} failed: {}", TransferText(spec, task.index), r.error());
-    case pb::JobSpec::KIND_NOT_SET:
-      break;
+  if (const jobs::JobKind* kind = jobs::Kinds().For(spec)) {
+    return kind->DoneLine(spec, task.index, r);
   }
   return r.ok() ? fmt::format("Task {} done.", task.index)
                 : fmt::format("Task {} failed: {}", task.index, r.error());
@@ -79,13 +30,22 @@ LivePrinter::LivePrinter(Options options)
 
 void LivePrinter::OnAccepted(const client::JobReport& report) {
   started_ = Now();
-  if (!options_.per_task) {
-    fmt::print(
-        options_.out, "{}\n",
-        style_.Dim(fmt::format("job {}: {} {} tasks under {}", report.job_id, report.tasks.size(),
-                               KindName(report.spec), ModelName(report.spec.model()))));
-    std::fflush(options_.out);
+  const size_t n = report.tasks.size();
+  fmt::print(options_.out, "{}\n",
+             style_.Dim(fmt::format("job {}: {} {} task{} under {}", report.job_id, n,
+                                    jobs::KindName(report.spec), n == 1 ? "" : "s",
+                                    ModelName(report.spec.model()))));
+  std::fflush(options_.out);
+}
+
+void LivePrinter::OnWaiting(const client::JobReport&, const std::string& reason) {
+  ClearProgress();
+  if (reason.empty()) {
+    fmt::print(options_.out, "{}\n", style_.Dim("going on: a worker can run it now"));
+  } else {
+    fmt::print(options_.out, "{}\n", style_.Yellow("waiting: " + reason));
   }
+  std::fflush(options_.out);
 }
 
 void LivePrinter::OnDispatched(const client::JobReport& report, const client::TaskRecord& task,
@@ -148,19 +108,22 @@ void LivePrinter::PrintSummary(const client::JobReport& report) {
     const pb::Result& r = task.result;
     if (!table && (r.ok() || ++failures_shown > 20)) continue;
     const double ms = (r.finished_us() - r.started_us()) / 1000.0;
-    const std::string value = r.ok() ? client::FormatValue(r) : r.error();
+    // Values longer than their column are cut, so the columns stay aligned;
+    // --json has them whole.
+    const std::string value = Ellipsize(r.ok() ? client::FormatValue(r) : r.error(), 21);
     const std::string row =
         fmt::format("  {:>4}  {:<21} {:<19} {:>9}", fmt::format("{:02}", task.index), value,
-                    r.worker_id(), r.started_us() > 0 ? HumanDuration(ms) : "-");
+                    Ellipsize(r.worker_id(), 19), r.started_us() > 0 ? HumanDuration(ms) : "-");
     fmt::print(out, "{}\n", r.ok() ? row : style_.Red(row));
   }
   if (!table && failures_shown > 20)
     fmt::print(out, "  ... and {} more failures\n", failures_shown - 20);
 
-  const std::string counts = fmt::format(
-      "{} tasks: {} ok, {} failed, on {} worker{} ({} under {}, concurrency {})", done.tasks(),
-      done.ok(), done.failed(), done.workers_used(), done.workers_used() == 1 ? "" : "s",
-      KindName(report.spec), ModelName(report.spec.model()), done.concurrency());
+  const std::string counts =
+      fmt::format("{} task{}: {} ok, {} failed, on {} worker{} ({} under {}, concurrency {})",
+                  done.tasks(), done.tasks() == 1 ? "" : "s", done.ok(), done.failed(),
+                  done.workers_used(), done.workers_used() == 1 ? "" : "s",
+                  jobs::KindName(report.spec), ModelName(report.spec.model()), done.concurrency());
   fmt::print(out, "\n{}\n", done.failed() == 0 ? style_.Green(counts) : style_.Red(counts));
   if (!done.reason().empty())
     fmt::print(out, "{}\n", style_.Yellow("Ended early: " + done.reason()));

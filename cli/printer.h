@@ -24,6 +24,7 @@ class LivePrinter : public client::JobObserver {
                     uint32_t attempt) override;
   void OnDone(const client::JobReport& report, const client::TaskRecord& task) override;
   void OnTick(const client::JobReport& report) override;
+  void OnWaiting(const client::JobReport& report, const std::string& reason) override;
 
   void PrintSummary(const client::JobReport& report);
 
@@ -39,7 +40,7 @@ class LivePrinter : public client::JobObserver {
   bool progress_shown_ = false;
 };
 
-// Lines of the article's log for one task.
+// Lines of the article's log for one task, as the job's kind words them.
 std::string StartLine(const pb::JobSpec& spec, uint32_t index);
 std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task);
 

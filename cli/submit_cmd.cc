@@ -1,30 +1,29 @@
+// `fanout submit KIND [flags]`: one subcommand per job kind, each with the
+// flags every job shares (here) and the kind's own (the kind adds them).
+
 #include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cmath>
-#include <cstring>
-#include <fstream>
-#include <iostream>
 #include <memory>
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/comparison.h"
 #include "cli/printer.h"
 #include "client/job_client.h"
 #include "client/report.h"
 #include "client/timeline.h"
 #include "common/log.h"
 #include "common/signals.h"
+#include "jobs/registry.h"
 
 namespace fanout::cli {
 namespace {
 
-struct SubmitFlags {
-  std::string kind;
+// The flags every kind shares.
+struct SharedFlags {
   std::string coordinator = "tcp://127.0.0.1:5556";
   std::string model = "sync";
-  uint32_t count = 20;
   uint32_t concurrency = 0;
   uint32_t workers = 0;
   uint32_t max_attempts = 0;
@@ -33,127 +32,177 @@ struct SubmitFlags {
   bool json = false;
   bool quiet = false;
   std::vector<std::string> timelines;
-  // math and web
-  double start = 1;
-  // math
-  int64_t iterations = 2'000'000;
-  // web
-  std::string url_template = "https://pokemondb.net/pokedex/{n}";
-  std::string urls_file;
-  uint32_t timeout_ms = 10'000;
-  uint32_t retries = 2;
-  uint64_t max_body_bytes = 8 << 20;
-  bool count_given = false;
-  // bank
-  uint32_t accounts = 5;
-  int64_t initial = 1000;
-  int64_t amount_max = 100;
-  uint64_t seed = 1;
-  std::string mode = "atomic";
-  uint32_t verify_ms = 100;
-  uint32_t gap_us = 100;
+  bool compare = false;
+  std::string out;
 };
 
-// One URL a line; blank lines and lines starting with # are skipped.
-Result<std::vector<std::string>> ReadUrls(const std::string& path) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path);
-    if (!file) return InvalidArgument("cannot read {}: {}", path, std::strerror(errno));
-    in = &file;
-  }
-  std::vector<std::string> urls;
-  std::string line;
-  while (std::getline(*in, line)) {
-    const size_t first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos || line[first] == '#') continue;
-    const size_t last = line.find_last_not_of(" \t\r");
-    urls.push_back(line.substr(first, last - first + 1));
-  }
-  if (urls.empty()) return InvalidArgument("no URLs in {}", path == "-" ? "stdin" : path);
-  return urls;
+void AddSharedFlags(CLI::App& cmd, SharedFlags& f) {
+  cmd.add_option("--coordinator", f.coordinator, "the coordinator's clients endpoint")
+      ->envname("FANOUT_SUBMIT_TO")
+      ->capture_default_str();
+  cmd.add_option("--model", f.model, "how each worker runs tasks: sync, threads or async")
+      ->check(CLI::IsMember({"sync", "threads", "async"}))
+      ->capture_default_str();
+  cmd.add_option("--concurrency", f.concurrency,
+                 "tasks in flight per worker for threads and async (0: worker's default)")
+      ->check(CLI::Range(uint32_t{0}, jobs::kMaxConcurrency))
+      ->capture_default_str();
+  cmd.add_option("--workers", f.workers, "use at most this many workers (0: all)")
+      ->capture_default_str();
+  cmd.add_option("--max-attempts", f.max_attempts,
+                 "runs of a task on dying or stuck workers before it fails (0: coordinator's "
+                 "default)")
+      ->check(CLI::Range(uint32_t{0}, jobs::kMaxAttempts))
+      ->capture_default_str();
+  cmd.add_option("--task-timeout-ms", f.task_timeout_ms,
+                 "a task running longer is run again elsewhere (0: the kind's or the "
+                 "coordinator's default)")
+      ->check(CLI::Range(uint32_t{0}, jobs::kMaxTaskTimeoutMs))
+      ->capture_default_str();
+  cmd.add_option("--connect-timeout-ms", f.connect_timeout_ms,
+                 "give up (exit 3) if the coordinator does not answer in this time")
+      ->check(CLI::Range(1, 3'600'000))
+      ->capture_default_str();
+  cmd.add_flag("--json", f.json, "print one JSON summary on the last line of stdout");
+  cmd.add_flag("-q,--quiet", f.quiet, "no live log, no table");
+  cmd.add_option("--timeline", f.timelines,
+                 "draw the job: FILE.svg (a picture) or FILE.json (a Chrome trace); repeatable");
+  cmd.add_flag("--compare", f.compare,
+               "run the job under sync, threads and async on one worker and under sync on every "
+               "worker, and print the comparison");
+  cmd.add_option("--out", f.out, "with --compare: draw every run and index.html into DIR");
 }
 
-Result<pb::JobSpec> BuildSpec(const SubmitFlags& f) {
+Result<pb::JobSpec> BuildSpec(const SharedFlags& f, const jobs::SubmitFlags& kind_flags) {
   pb::JobSpec spec;
-  spec.set_model(*ParseModel(f.model));
-  spec.set_count(f.count);
+  Result<pb::Model> model = ParseModel(f.model);
+  if (!model) return model.error();
+  spec.set_model(*model);
   spec.set_concurrency(f.concurrency);
   spec.set_max_workers(f.workers);
   spec.set_max_attempts(f.max_attempts);
   spec.set_task_timeout_ms(f.task_timeout_ms);
-  if (f.kind == "math") {
-    spec.mutable_math()->set_start(f.start);
-    spec.mutable_math()->set_iterations(static_cast<uint64_t>(f.iterations));
-  } else if (f.kind == "bank") {
-    pb::BankJob* bank = spec.mutable_bank();
-    bank->set_accounts(f.accounts);
-    bank->set_initial(f.initial);
-    bank->set_amount_max(f.amount_max);
-    bank->set_seed(f.seed);
-    bank->set_mode(*ParseMode(f.mode));
-    bank->set_verify_ms(f.verify_ms);
-    bank->set_gap_us(f.gap_us);
-  } else if (f.kind == "web") {
-    pb::WebJob* web = spec.mutable_web();
-    if (!f.urls_file.empty()) {
-      Result<std::vector<std::string>> urls = ReadUrls(f.urls_file);
-      if (!urls) return urls.error();
-      if (f.count_given && f.count != urls->size()) {
-        return InvalidArgument("--count {} but {} URLs in {}", f.count, urls->size(), f.urls_file);
-      }
-      for (std::string& url : *urls) web->add_urls(std::move(url));
-      spec.set_count(static_cast<uint32_t>(web->urls_size()));
-    } else {
-      if (f.start != std::floor(f.start)) {
-        return InvalidArgument("--start must be a whole page number for web jobs");
-      }
-      web->set_url_template(f.url_template);
-      web->set_start(static_cast<int64_t>(f.start));
+  if (Status s = kind_flags.Fill(spec); !s) return s.error();
+  if (Status s = jobs::CheckSpecSize(spec); !s) return s.error();
+  for (const std::string& path : f.timelines) {
+    if (!path.ends_with(".svg") && !path.ends_with(".json")) {
+      return InvalidArgument("--timeline {}: the name must end in .svg or .json", path);
     }
-    web->set_timeout_ms(f.timeout_ms);
-    web->set_retries(f.retries);
-    web->set_max_body_bytes(f.max_body_bytes);
   }
+  if (!f.out.empty() && !f.compare) return InvalidArgument("--out goes with --compare");
   return spec;
 }
 
-int RunSubmit(const SubmitFlags& flags, const GlobalFlags& global) {
+int ExitFor(const Error& error) {
+  switch (error.code) {
+    case Error::Code::kUnavailable:
+      return kExitUnreachable;
+    case Error::Code::kInvalidArgument:
+      return kExitUsage;
+    default:
+      return kExitFailed;
+  }
+}
+
+// --compare: the job under each model on one worker, then under sync on
+// every worker that can run it; the demo's table.
+int RunCompare(const pb::JobSpec& spec, const SharedFlags& flags, client::JobClient& client,
+               int signal_fd) {
+  const jobs::JobKind& kind = *jobs::Kinds().For(spec);
+  Result<pb::StatusReply> status = client.Status();
+  if (!status) {
+    fmt::print(stderr, "fanout submit: {}\n", status.error().message);
+    return kExitUnreachable;
+  }
+  uint32_t serving = 0;
+  for (const auto& w : status->workers()) {
+    const bool serves =
+        std::find(w.serves().begin(), w.serves().end(), kind.name()) != w.serves().end();
+    serving += serves && !w.draining() ? 1 : 0;
+  }
+  // With --json the table goes to stderr and stdout carries only the JSON.
+  ComparisonTable table(flags.json ? stderr : stdout, flags.out);
+  if (Status s = table.Open(); !s) {
+    fmt::print(stderr, "fanout submit: {}\n", s.error().message);
+    return kExitUsage;
+  }
+  struct Run {
+    pb::Model model;
+    uint32_t workers;
+  };
+  std::vector<Run> runs = {{pb::SYNC, 1}, {pb::THREADS, 1}, {pb::ASYNC, 1}};
+  if (serving > 1) runs.push_back({pb::SYNC, serving});
+  fmt::print(flags.json ? stderr : stdout, "{} {} tasks a run, {} worker{} can run them\n\n",
+             spec.count(), kind.name(), serving, serving == 1 ? "" : "s");
+  table.PrintHeader();
+  std::optional<client::JobReport> baseline;
+  for (const Run& run : runs) {
+    pb::JobSpec s = spec;
+    s.set_model(run.model);
+    s.set_max_workers(run.workers);
+    const std::string label =
+        run.workers > 1 ? fmt::format("sync x{}", run.workers) : std::string(ModelName(run.model));
+    Result<client::JobReport> report = [&] {
+      RunProgress progress(fmt::format("{} under {}", kind.name(), label), table.style());
+      return client.Run(s, progress, signal_fd);
+    }();
+    if (!report) {
+      fmt::print(stderr, "fanout submit: {}\n", report.error().message);
+      return ExitFor(report.error());
+    }
+    if (report->done.reason() == "cancelled by the client") return kExitInterrupted;
+    const jobs::Verdict verdict = Judge(*report, baseline ? &*baseline : nullptr);
+    if (Status st = table.Add(std::string(kind.name()), label, *report,
+                              baseline ? baseline->wall_ms : report->wall_ms, verdict);
+        !st) {
+      fmt::print(stderr, "fanout submit: {}\n", st.error().message);
+    }
+    if (!baseline) baseline = std::move(*report);
+  }
+  if (Status s = table.WriteIndex(fmt::format("fanout: {} compared", kind.name()),
+                                  fmt::format("{} tasks a run.", spec.count()));
+      !s) {
+    fmt::print(stderr, "fanout submit: {}\n", s.error().message);
+  }
+  if (!flags.out.empty()) {
+    fmt::print(flags.json ? stderr : stdout, "\nTimelines of every run: {}/index.html\n",
+               flags.out);
+  }
+  if (flags.json) fmt::print("{}\n", table.Json().dump());
+  return table.all_right() ? kExitOk : kExitFailed;
+}
+
+int RunSubmit(const jobs::SubmitFlags& kind_flags, const SharedFlags& flags,
+              const GlobalFlags& global) {
   Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
   if (!signals) return kExitFailed;
   if (Status s = InitLogging("submit", global.log_level); !s) {
     fmt::print(stderr, "fanout submit: {}\n", s.error().message);
     return kExitUsage;
   }
-  // With --json, stdout carries only the JSON; people read stderr.
-  std::FILE* human = flags.json ? stderr : stdout;
-  constexpr uint32_t kPerTaskLimit = 1000;
-  LivePrinter printer({.out = human,
-                       .per_task = !flags.quiet && flags.count <= kPerTaskLimit,
-                       .progress = !flags.quiet && isatty(fileno(stderr)) ? stderr : nullptr});
-  client::JobClient client(
-      {.endpoint = flags.coordinator, .connect_timeout = milliseconds(flags.connect_timeout_ms)});
-  Result<pb::JobSpec> spec = BuildSpec(flags);
+  Result<pb::JobSpec> spec = BuildSpec(flags, kind_flags);
   if (!spec) {
     fmt::print(stderr, "fanout submit: {}\n", spec.error().message);
     return kExitUsage;
   }
+  client::JobClient client(
+      {.endpoint = flags.coordinator, .connect_timeout = milliseconds(flags.connect_timeout_ms)});
+  if (flags.compare) return RunCompare(*spec, flags, client, signals->fd());
+
+  // With --json, stdout carries only the JSON; people read stderr.
+  std::FILE* human = flags.json ? stderr : stdout;
+  constexpr uint32_t kPerTaskLimit = 1000;
+  LivePrinter printer({.out = human,
+                       .per_task = !flags.quiet && spec->count() <= kPerTaskLimit,
+                       .progress = !flags.quiet && isatty(fileno(stderr)) ? stderr : nullptr});
   Result<client::JobReport> report = client.Run(*spec, printer, signals->fd());
   if (!report) {
     fmt::print(stderr, "fanout submit: {}\n", report.error().message);
-    switch (report.error().code) {
-      case Error::Code::kUnavailable:
-        return kExitUnreachable;
-      case Error::Code::kInvalidArgument:
-        return kExitUsage;
-      default:
-        return kExitFailed;
-    }
+    return ExitFor(report.error());
   }
   if (!flags.quiet) printer.PrintSummary(*report);
   for (const std::string& path : flags.timelines) {
-    const std::string title = fmt::format("{} under {}, job {}", KindName(report->spec),
+    const std::string title = fmt::format("{} under {}, job {}", jobs::KindName(report->spec),
                                           ModelName(report->spec.model()), report->job_id);
     if (Status s = client::WriteTimeline(*report, path, title); !s) {
       fmt::print(stderr, "fanout submit: {}\n", s.error().message);
@@ -173,87 +222,23 @@ int RunSubmit(const SubmitFlags& flags, const GlobalFlags& global) {
 Command AddSubmit(CLI::App& app, const GlobalFlags& global) {
   CLI::App* cmd = app.add_subcommand(
       "submit", "Submit a job, print its live log and results; exit 0 if every task succeeded");
-  auto f = std::make_shared<SubmitFlags>();
-  cmd->add_option("kind", f->kind, "the job: math, web or bank")
-      ->required()
-      ->check(CLI::IsMember({"math", "web", "bank"}));
-  cmd->add_option("--coordinator", f->coordinator, "the coordinator's clients endpoint")
-      ->envname("FANOUT_SUBMIT_TO")
-      ->capture_default_str();
-  cmd->add_option("--model", f->model, "how each worker runs tasks: sync, threads or async")
-      ->check(CLI::IsMember({"sync", "threads", "async"}))
-      ->capture_default_str();
-  CLI::Option* count = cmd->add_option("--count", f->count, "number of tasks")
-                           ->check(CLI::PositiveNumber)
-                           ->capture_default_str();
-  cmd->add_option("--concurrency", f->concurrency,
-                  "tasks in flight per worker for threads and async (0: worker's default)")
-      ->capture_default_str();
-  cmd->add_option("--workers", f->workers, "use at most this many workers (0: all)")
-      ->capture_default_str();
-  cmd->add_option("--max-attempts", f->max_attempts,
-                  "runs of a task on dying or stuck workers before it fails (0: coordinator's "
-                  "default)")
-      ->capture_default_str();
-  cmd->add_option("--task-timeout-ms", f->task_timeout_ms,
-                  "a task running longer is run again elsewhere (0: coordinator's default)")
-      ->capture_default_str();
-  cmd->add_option("--connect-timeout-ms", f->connect_timeout_ms,
-                  "give up (exit 3) if the coordinator does not answer in this time")
-      ->check(CLI::Range(1, 3'600'000))
-      ->capture_default_str();
-  cmd->add_flag("--json", f->json, "print one JSON summary on the last line of stdout");
-  cmd->add_flag("-q,--quiet", f->quiet, "no live log, no table");
-  cmd->add_option("--timeline", f->timelines,
-                  "draw the job: FILE.svg (a picture) or FILE.json (a Chrome trace); repeatable");
-  cmd->add_option("--start", f->start,
-                  "math: starting number of task 1; web: its page number (task i: start + i - 1)")
-      ->capture_default_str();
-  CLI::Option_group* math = cmd->add_option_group("math", "math jobs");
-  math->add_option("--iterations", f->iterations, "loop iterations per task")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  CLI::Option_group* web = cmd->add_option_group("web", "web jobs: the value is each page's <h1>");
-  CLI::Option* url_template =
-      web->add_option("--url-template", f->url_template, "page URL; {n} is the page number")
-          ->capture_default_str();
-  web->add_option("--urls-file", f->urls_file,
-                  "fetch the URLs in FILE instead (one a line; - is stdin)")
-      ->excludes(url_template);
-  web->add_option("--timeout-ms", f->timeout_ms, "per try of a page, redirects included")
-      ->check(CLI::Range(1, 600'000))
-      ->capture_default_str();
-  web->add_option("--retries", f->retries, "more tries after a 5xx, a 429 or a network error")
-      ->check(CLI::Range(0, 20))
-      ->capture_default_str();
-  web->add_option("--max-body-bytes", f->max_body_bytes, "a bigger page is a failed task")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  CLI::Option_group* bank =
-      cmd->add_option_group("bank", "bank jobs: transfers between a fresh book of accounts");
-  bank->add_option("--accounts", f->accounts, "accounts bank_1 ... bank_N")
-      ->check(CLI::Range(2, 10'000))
-      ->capture_default_str();
-  bank->add_option("--initial", f->initial, "each account's opening balance")
-      ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
-  bank->add_option("--amount-max", f->amount_max, "transfers move 1 ... this much")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
-  bank->add_option("--seed", f->seed, "which transfers (same seed, same transfers)")
-      ->capture_default_str();
-  bank->add_option("--mode", f->mode, "unsafe (loses money), locked or atomic")
-      ->check(CLI::IsMember({"unsafe", "locked", "atomic"}))
-      ->capture_default_str();
-  bank->add_option("--verify-ms", f->verify_ms, "simulated user check before each transfer")
-      ->check(CLI::Range(0, 60'000))
-      ->capture_default_str();
-  bank->add_option("--gap-us", f->gap_us, "pause between reading and writing a balance")
-      ->check(CLI::Range(0, 1'000'000))
-      ->capture_default_str();
-  return {cmd, [f, count, &global] {
-            f->count_given = count->count() > 0;
-            return RunSubmit(*f, global);
+  cmd->require_subcommand(1);
+  auto shared = std::make_shared<SharedFlags>();
+  struct KindCommand {
+    CLI::App* app;
+    std::unique_ptr<jobs::SubmitFlags> flags;
+  };
+  auto kinds = std::make_shared<std::vector<KindCommand>>();
+  for (const auto& kind : jobs::Kinds().all()) {
+    CLI::App* sub = cmd->add_subcommand(std::string(kind->name()), std::string(kind->summary()));
+    AddSharedFlags(*sub, *shared);
+    kinds->push_back({sub, kind->AddSubmitFlags(*sub)});
+  }
+  return {cmd, [kinds, shared, &global] {
+            for (const KindCommand& k : *kinds) {
+              if (k.app->parsed()) return RunSubmit(*k.flags, *shared, global);
+            }
+            return kExitUsage;
           }};
 }
 

@@ -25,6 +25,14 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global) {
       ->envname("FANOUT_THREADS")
       ->check(CLI::Range(1, 10000))
       ->capture_default_str();
+  cmd->add_flag("--allow-exec", options->allow_exec,
+                "run the commands of exec jobs (as this worker's user; see --exec-allow)")
+      ->envname("FANOUT_ALLOW_EXEC");
+  cmd->add_option("--exec-allow", options->exec_allowed,
+                  "with --allow-exec, run only these programs (repeatable, or a comma-separated "
+                  "list)")
+      ->envname("FANOUT_EXEC_ALLOW")
+      ->delimiter(',');
   cmd->add_option("--heartbeat-ms", *heartbeat_ms,
                   "heartbeat interval; a coordinator silent for 3 intervals is dead")
       ->envname("FANOUT_HEARTBEAT_MS")
@@ -38,6 +46,10 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global) {
               return kExitUsage;
             }
             options->heartbeat_interval = milliseconds(*heartbeat_ms);
+            if (!options->exec_allowed.empty() && !options->allow_exec) {
+              fmt::print(stderr, "fanout worker: --exec-allow needs --allow-exec\n");
+              return kExitUsage;
+            }
             return worker::RunWorker(*options, signals->fd());
           }};
 }

@@ -152,6 +152,8 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
           observer.OnDone(report, task);
         }
       }
+    } else if (env->has_waiting() && env->waiting().job_id() == report.job_id) {
+      observer.OnWaiting(report, env->waiting().reason());
     } else if (env->has_job_done() && env->job_done().job_id() == report.job_id) {
       report.done = env->job_done();
       report.wall_ms = ToMillis(Now() - started);

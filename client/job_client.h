@@ -49,6 +49,9 @@ class JobObserver {
   virtual void OnDone(const JobReport&, const TaskRecord&) {}
   // About every 100 ms while the job runs: for a progress line.
   virtual void OnTick(const JobReport&) {}
+  // The job waits for something (no worker can run it, the ledger has not
+  // answered): `reason` says what; empty when it goes on.
+  virtual void OnWaiting(const JobReport&, const std::string& /*reason*/) {}
 };
 
 // The math job: `count` tasks, task i computing from start i (1, 2, ...)

@@ -4,35 +4,15 @@
 
 #include <cmath>
 
+#include "common/text.h"
+#include "jobs/registry.h"
+
 namespace fanout::client {
 namespace {
 
 double Round1(double x) { return std::round(x * 10.0) / 10.0; }
 
-nlohmann::json Value(const pb::JobSpec& spec, const pb::Result& r) {
-  switch (r.value_case()) {
-    case pb::Result::kNumber:
-      return r.number();
-    case pb::Result::kText:
-      if (spec.has_bank()) {  // {"from", "to", "amount"}, sent as JSON text
-        nlohmann::json j = nlohmann::json::parse(r.text(), nullptr, /*allow_exceptions=*/false);
-        if (j.is_object()) return j;
-      }
-      return r.text();
-    case pb::Result::VALUE_NOT_SET:
-      break;
-  }
-  return nullptr;
-}
-
 }  // namespace
-
-std::string PythonFloat(double x) {
-  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e16) {
-    return fmt::format("{:.1f}", x);
-  }
-  return fmt::format("{}", x);
-}
 
 std::string FormatValue(const pb::Result& r) {
   switch (r.value_case()) {
@@ -40,6 +20,8 @@ std::string FormatValue(const pb::Result& r) {
       return PythonFloat(r.number());
     case pb::Result::kText:
       return r.text();
+    case pb::Result::kData:
+      return fmt::format("({} bytes, not text)", r.data().size());
     case pb::Result::VALUE_NOT_SET:
       break;
   }
@@ -48,6 +30,7 @@ std::string FormatValue(const pb::Result& r) {
 
 nlohmann::json ReportJson(const JobReport& report) {
   const pb::JobDone& done = report.done;
+  const jobs::JobKind* kind = jobs::Kinds().For(report.spec);
   nlohmann::json results = nlohmann::json::array();
   for (const TaskRecord& task : report.tasks) {
     if (!task.done) continue;  // a cancelled job reports what finished
@@ -55,7 +38,10 @@ nlohmann::json ReportJson(const JobReport& report) {
     nlohmann::json row = {
         {"index", task.index},
         {"ok", r.ok()},
-        {"value", r.ok() ? Value(report.spec, r) : nullptr},
+        {"value", !r.ok()           ? nlohmann::json(nullptr)
+                  : r.has_data()    ? nlohmann::json(Base64(r.data()))
+                  : kind != nullptr ? kind->JsonValue(report.spec, r)
+                                    : jobs::PlainValue(r)},
         {"error", r.ok() ? nlohmann::json(nullptr) : nlohmann::json(r.error())},
         {"worker", r.worker_id().empty() ? task.worker : r.worker_id()},
         {"attempts", r.attempt()},
@@ -66,11 +52,13 @@ nlohmann::json ReportJson(const JobReport& report) {
       row["start_ms"] = Round1((r.started_us() - report.accepted_us) / 1000.0);
       row["end_ms"] = Round1((r.finished_us() - report.accepted_us) / 1000.0);
     }
+    if (r.ok() && r.has_data()) row["value_encoding"] = "base64";
+    if (kind != nullptr) kind->AddJsonFields(r, row);
     results.push_back(std::move(row));
   }
   nlohmann::json out = {
       {"job_id", report.job_id},
-      {"kind", KindName(report.spec)},
+      {"kind", jobs::KindName(report.spec)},
       {"model", ModelName(report.spec.model())},
       {"concurrency", done.concurrency() > 0 ? done.concurrency() : report.spec.concurrency()},
       {"workers_used", done.workers_used()},

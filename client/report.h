@@ -13,13 +13,12 @@ namespace fanout::client {
 //  "failed", "wall_ms", "results": [{"index", "ok", "value", "error",
 //  "worker", "attempts", "start_ms", "end_ms"}]}, results sorted by index.
 // Times are milliseconds; start_ms/end_ms count from the job's acceptance.
+// A value that is not text is base64 with "value_encoding": "base64"; kinds
+// add fields of their own (exec: "exit_code"). docs/DESIGN.md has it all.
 nlohmann::json ReportJson(const JobReport& report);
 
 // A result's value for people: "2000001.0" (as Python prints floats),
-// "Bulbasaur".
+// "Bulbasaur", "(12 bytes, not text)".
 std::string FormatValue(const pb::Result& result);
-
-// A number as Python's repr prints a float: 2000001.0, 0.1, 1e+16.
-std::string PythonFloat(double x);
 
 }  // namespace fanout::client

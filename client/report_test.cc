@@ -64,12 +64,5 @@ TEST(ReportTest, JsonFollowsTheOutputContract) {
   EXPECT_FALSE(j.contains("ended_early"));
 }
 
-TEST(ReportTest, NumbersPrintLikePythonFloats) {
-  EXPECT_EQ(PythonFloat(2000001.0), "2000001.0");
-  EXPECT_EQ(PythonFloat(0.1), "0.1");
-  EXPECT_EQ(PythonFloat(143456.789), "143456.789");
-  EXPECT_EQ(PythonFloat(-3.0), "-3.0");
-}
-
 }  // namespace
 }  // namespace fanout::client

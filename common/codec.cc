@@ -41,6 +41,8 @@ std::string_view BodyName(const pb::Envelope& env) {
   switch (env.body_case()) {
     case pb::Envelope::kHello:
       return "hello";
+    case pb::Envelope::kWaiting:
+      return "waiting";
     case pb::Envelope::kHeartbeat:
       return "heartbeat";
     case pb::Envelope::kResult:
@@ -99,40 +101,6 @@ Result<pb::Model> ParseModel(std::string_view name) {
   if (name == "threads") return pb::THREADS;
   if (name == "async") return pb::ASYNC;
   return InvalidArgument("unknown model '{}' (expected sync, threads or async)", name);
-}
-
-std::string_view ModeName(pb::TransferMode mode) {
-  switch (mode) {
-    case pb::UNSAFE:
-      return "unsafe";
-    case pb::LOCKED:
-      return "locked";
-    case pb::ATOMIC:
-      return "atomic";
-    default:
-      return "unknown";
-  }
-}
-
-Result<pb::TransferMode> ParseMode(std::string_view name) {
-  if (name == "unsafe") return pb::UNSAFE;
-  if (name == "locked") return pb::LOCKED;
-  if (name == "atomic") return pb::ATOMIC;
-  return InvalidArgument("unknown mode '{}' (expected unsafe, locked or atomic)", name);
-}
-
-std::string_view KindName(const pb::JobSpec& spec) {
-  switch (spec.kind_case()) {
-    case pb::JobSpec::kMath:
-      return "math";
-    case pb::JobSpec::kWeb:
-      return "web";
-    case pb::JobSpec::kBank:
-      return "bank";
-    case pb::JobSpec::KIND_NOT_SET:
-      break;
-  }
-  return "unknown";
 }
 
 }  // namespace fanout

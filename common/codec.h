@@ -44,11 +44,5 @@ std::string_view BodyName(const pb::Envelope& env);
 // "sync", "threads", "async"; ParseModel is its inverse.
 std::string_view ModelName(pb::Model model);
 Result<pb::Model> ParseModel(std::string_view name);
-// "unsafe", "locked", "atomic"; ParseMode is its inverse.
-std::string_view ModeName(pb::TransferMode mode);
-Result<pb::TransferMode> ParseMode(std::string_view name);
-
-// "math", "web", "bank": the kind of job a spec describes.
-std::string_view KindName(const pb::JobSpec& spec);
 
 }  // namespace fanout

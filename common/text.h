@@ -1,7 +1,10 @@
-// Small text and number helpers shared by the site, the timelines and the
-// job planner.
+// Small text and number helpers shared by the site, the timelines, the
+// job kinds and the printers.
 #pragma once
 
+#include <fmt/format.h>
+
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -40,6 +43,28 @@ inline uint64_t Mix64(uint64_t x) {
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
   x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
   return x ^ (x >> 31);
+}
+
+// Whether `text` is well-formed UTF-8 (what a proto3 string must hold).
+bool IsUtf8(std::string_view text);
+
+// `text` with every byte that is not part of well-formed UTF-8 replaced by
+// U+FFFD, so that it can travel in a proto3 string.
+std::string ToUtf8(std::string_view text);
+
+// Standard base64 (RFC 4648, with padding).
+std::string Base64(std::string_view bytes);
+
+// At most `width` characters (UTF-8 code points) of `text`, the last one an
+// ellipsis when it was cut; new lines and tabs shown as spaces.
+std::string Ellipsize(std::string_view text, size_t width);
+
+// A number as Python's repr prints a float: 2000001.0, 0.1, 1e+16.
+inline std::string PythonFloat(double x) {
+  if (std::isfinite(x) && x == std::floor(x) && std::fabs(x) < 1e16) {
+    return fmt::format("{:.1f}", x);
+  }
+  return fmt::format("{}", x);
 }
 
 }  // namespace fanout

@@ -6,24 +6,32 @@
 #include <algorithm>
 
 #include "common/transport.h"
-#include "coordinator/job_kinds.h"
+#include "jobs/registry.h"
 
 namespace fanout::coordinator {
 namespace {
 
-// A ledger request unanswered this long is sent again (same id); after
-// kLedgerPatience the job ends without it.
-constexpr Duration kLedgerResend = milliseconds(1000);
-constexpr Duration kLedgerPatience = milliseconds(30'000);
-
 // Replayed results go out in envelopes of at most this many events.
 constexpr int kReplayChunk = 1000;
+
+// The registry's index of a kind: its bit in a worker's `serves`.
+uint64_t KindBit(const jobs::JobKind* kind) {
+  const auto& all = jobs::Kinds().all();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].get() == kind) return uint64_t{1} << i;
+  }
+  return 0;
+}
 
 }  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,
                      Journal* journal)
-    : options_(std::move(options)), new_job_id_(std::move(new_job_id)), journal_(journal) {}
+    : options_(std::move(options)),
+      new_job_id_(std::move(new_job_id)),
+      journal_(journal),
+      ledger_(options_.ledger),
+      kind_env_{.ledger = options_.ledger} {}
 
 // ---- workers -----------------------------------------------------------------
 
@@ -73,6 +81,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
   }
   if (Worker* known = FindWorker(peer)) {
     known->hello = hello;
+    known->serves = ServesMask(hello);
     known->liveness.Heard(now);
     return;
   }
@@ -81,6 +90,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
                .liveness = Liveness(options_.heartbeat_interval, options_.liveness, now),
                .seq = next_worker_seq_++,
                .draining = false,
+               .serves = ServesMask(hello),
                .inflight = {},
                .load = {}};
   // The same process on a new connection keeps what it says it still holds;
@@ -110,8 +120,10 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
     Hold(fresh, TaskKey{job->id, ref.index()});
   }
   spdlog::info(
-      "worker {} joined from {} (pid {}, {} cores, {} threads by default{})", hello.worker_id(),
-      hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
+      "worker {} joined from {} (pid {}, {} cores, {} threads by default, runs {}{})",
+      hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
+      hello.serves().empty() ? "math, web, bank"
+                             : fmt::format("{}", fmt::join(hello.serves(), ", ")),
       fresh.inflight.empty() ? "" : fmt::format(", running {} tasks", fresh.inflight.size()));
   workers_.emplace(peer, std::move(fresh));
 }
@@ -290,6 +302,17 @@ void Scheduler::CheckDeadlines(TimePoint now) {
 
 // ---- dispatch ----------------------------------------------------------------
 
+uint64_t Scheduler::ServesMask(const pb::Hello& hello) {
+  uint64_t mask = 0;
+  if (hello.serves().empty()) {  // a worker older than the field
+    for (const char* name : {"math", "web", "bank"}) mask |= KindBit(jobs::Kinds().Find(name));
+  }
+  for (const std::string& name : hello.serves()) {
+    if (const jobs::JobKind* kind = jobs::Kinds().Find(name)) mask |= KindBit(kind);
+  }
+  return mask;
+}
+
 uint32_t Scheduler::Capacity(const Worker& worker, const Job& job) const {
   switch (job.spec.model()) {
     case pb::THREADS:
@@ -303,7 +326,7 @@ uint32_t Scheduler::Capacity(const Worker& worker, const Job& job) const {
 }
 
 uint32_t Scheduler::FreeCredit(const Worker& worker, const Job& job) const {
-  if (worker.draining) return 0;
+  if (worker.draining || (worker.serves & job.kind_bit) == 0) return 0;
   auto load = worker.load.find(job.id);
   const uint32_t used = load == worker.load.end() ? 0 : load->second;
   const uint32_t cap = Capacity(worker, job);
@@ -319,7 +342,7 @@ void Scheduler::RefreshAssignment(Job& job) {
   while (job.assigned.size() < cap) {
     const Worker* best = nullptr;
     for (const auto& [peer, w] : workers_) {
-      if (w.draining ||
+      if (w.draining || (w.serves & job.kind_bit) == 0 ||
           std::find(job.assigned.begin(), job.assigned.end(), peer) != job.assigned.end()) {
         continue;
       }
@@ -373,7 +396,7 @@ uint32_t Scheduler::PopPending(Job& job) {
 
 void Scheduler::Dispatch(TimePoint now) {
   for (auto& [id, job] : jobs_) {
-    if (job.ledger == Job::Ledger::kOpening || job.ledger == Job::Ledger::kClosing) continue;
+    if (job.phase != Job::Phase::kRunning) continue;
     if (!blocked_clients_.empty() && blocked_clients_.contains(job.client)) continue;
     if (!HasPending(job)) continue;
     if (job.spec.max_workers() > 0) RefreshAssignment(job);
@@ -402,7 +425,7 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now
   task->set_attempt(slot.attempts);
   task->set_model(job.spec.model());
   task->set_concurrency(capacity);
-  FillPayload(job.spec, index, options_.ledger, task);
+  job.kind->FillTask(job.spec, index, kind_env_, task);
   to_workers_.push_back({worker.peer, std::move(env)});
   ++stats_.dispatched;
   spdlog::debug("task {}/{}: attempt {} to {}", job.id, index, slot.attempts,
@@ -437,13 +460,16 @@ void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, Tim
 }
 
 void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now) {
-  if (Status valid = ValidateSpec(spec); !valid) return Reject(peer, valid.error().message);
+  if (Status valid = jobs::ValidateSpec(spec); !valid) return Reject(peer, valid.error().message);
   if (!stopping_.empty()) return Reject(peer, stopping_);
   if (journal_ != nullptr && !journal_->broken().empty()) {
     return Reject(peer, fmt::format("the coordinator cannot record jobs: {}", journal_->broken()));
   }
-  if (spec.has_bank() && options_.ledger.empty()) {
-    return Reject(peer, "this coordinator has no ledger for bank jobs (start it with --ledger)");
+  const jobs::JobKind& kind = *jobs::Kinds().For(spec);
+  if (kind.needs_ledger() && options_.ledger.empty()) {
+    return Reject(peer, fmt::format("this coordinator has no ledger for {} jobs (start it with "
+                                    "--ledger)",
+                                    kind.name()));
   }
   const std::string id = new_job_id_();
   Job& job = AddJob(id, spec, now);
@@ -451,7 +477,7 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
   ++stats_.jobs_accepted;
   if (journal_ != nullptr) journal_->Accepted(id, peer, spec, options_.unix_micros());
   spdlog::info("job {} accepted: {} x {} under {} (concurrency {}, workers {})", id, spec.count(),
-               KindName(spec), ModelName(spec.model()),
+               kind.name(), ModelName(spec.model()),
                spec.concurrency() > 0 ? fmt::to_string(spec.concurrency()) : "default",
                spec.max_workers() > 0 ? fmt::to_string(spec.max_workers()) : "all");
 
@@ -462,7 +488,7 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
   accepted->set_accepted_us(options_.unix_micros());
   to_clients_.push_back({peer, std::move(env)});
 
-  if (spec.has_bank()) OpenBook(job, now);
+  if (kind.needs_ledger()) OpenOnLedger(job, now);
 }
 
 void Scheduler::Reject(const PeerId& peer, const std::string& why) {
@@ -476,101 +502,55 @@ Scheduler::Job& Scheduler::AddJob(const std::string& id, const pb::JobSpec& spec
   Job& job = jobs_[id];
   job.id = id;
   job.spec = spec;
+  job.kind = jobs::Kinds().For(spec);
+  job.kind_bit = KindBit(job.kind);
   job.max_attempts = spec.max_attempts() > 0 ? spec.max_attempts() : options_.max_attempts;
-  job.task_timeout =
-      spec.task_timeout_ms() > 0 ? milliseconds(spec.task_timeout_ms()) : options_.task_timeout;
+  job.task_timeout = spec.task_timeout_ms() > 0
+                         ? milliseconds(spec.task_timeout_ms())
+                         : job.kind->TaskDeadline(spec).value_or(options_.task_timeout);
   job.accepted_at = now;
+  job.stuck_since = now;
   job.slots.resize(spec.count());
   return job;
 }
 
-void Scheduler::OpenBook(Job& job, TimePoint now) {
-  // bank_1..bank_N at the initial balance, unless the book exists: a re-sent
-  // request, or a resumed job, must not wipe it.
-  job.ledger = Job::Ledger::kOpening;
-  job.ledger_give_up_at = now + kLedgerPatience;
-  pb::LedgerRequest request;
-  request.mutable_reset()->set_accounts(job.spec.bank().accounts());
-  request.mutable_reset()->set_initial(job.spec.bank().initial());
-  request.mutable_reset()->set_keep_existing(true);
-  SendToLedger(job, std::move(request), now);
-}
-
-void Scheduler::SendToLedger(Job& job, pb::LedgerRequest request, TimePoint now) {
-  const uint64_t id = next_ledger_request_++;
-  request.set_request_id(id);
-  request.set_book(job.id);
-  ledger_requests_[id] = job.id;
-  job.ledger_request = NewEnvelope();
-  *job.ledger_request.mutable_ledger_request() = std::move(request);
-  job.ledger_resend_at = now + kLedgerResend;
-  to_ledger_.push_back(job.ledger_request);
+void Scheduler::OpenOnLedger(Job& job, TimePoint now) {
+  job.phase = Job::Phase::kOpening;
+  ledger_.Call(job.id, job.kind->OpenRequest(job.spec), now);
 }
 
 void Scheduler::OnLedgerReply(const pb::LedgerReply& reply, TimePoint now) {
-  auto it = ledger_requests_.find(reply.request_id());
-  if (it == ledger_requests_.end()) return;  // an answer to a request re-sent and answered
-  const std::string job_id = it->second;
-  ledger_requests_.erase(it);
-  Job* job = FindJob(job_id);
+  const std::optional<std::string> job_id = ledger_.OnReply(reply, now);
+  if (!job_id) return;  // answered before, or "ask again" (re-sent later)
+  Job* job = FindJob(*job_id);
   if (job == nullptr) return;
-  if (!reply.ok() && reply.retry()) {
-    job->ledger_resend_at = now + kLedgerResend;  // the ledger asked to be asked again
-    ledger_requests_[reply.request_id()] = job_id;
-    return;
-  }
-  if (job->ledger == Job::Ledger::kOpening) {
+  if (job->phase == Job::Phase::kOpening) {
     if (!reply.ok()) {
-      job->failed = static_cast<uint32_t>(job->slots.size());
-      CompleteJob(job_id, fmt::format("the ledger could not open the book: {}", reply.error()), now,
+      job->failed = static_cast<uint32_t>(job->slots.size()) - job->ok;
+      CompleteJob(job->id,
+                  fmt::format("the ledger could not open the job's book: {}", reply.error()), now,
                   nullptr);
       return;
     }
-    job->ledger = Job::Ledger::kOpen;
-    spdlog::info("job {}: book open on the ledger", job_id);
+    job->phase = Job::Phase::kRunning;
+    spdlog::info("job {}: open on the ledger", job->id);
     // A resumed job whose tasks had all finished: straight to closing.
-    if (job->ok + job->failed == job->slots.size()) FinishJob(job_id, "", now);
-  } else if (job->ledger == Job::Ledger::kClosing) {
-    pb::LedgerSnapshot snapshot;
-    const pb::BankJob& bank = job->spec.bank();
-    snapshot.set_expected_sum(static_cast<int64_t>(bank.accounts()) * bank.initial());
-    if (reply.ok()) {
-      int64_t sum = 0;
-      for (const auto& [account, balance] : reply.balances()) sum += balance;
-      snapshot.mutable_balances()->insert(reply.balances().begin(), reply.balances().end());
-      snapshot.set_sum(sum);
-    } else {
-      snapshot.set_error(reply.error());
-    }
-    CompleteJob(job_id, job->end_reason, now, &snapshot);
+    if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
+  } else if (job->phase == Job::Phase::kClosing) {
+    CompleteJob(job->id, job->end_reason, now, &reply);
   }
 }
 
-void Scheduler::LedgerTimeouts(TimePoint now) {
-  std::vector<std::string> given_up;
-  for (auto& [id, job] : jobs_) {
-    if (job.ledger != Job::Ledger::kOpening && job.ledger != Job::Ledger::kClosing) continue;
-    if (now >= job.ledger_give_up_at) {
-      given_up.push_back(id);
-    } else if (now >= job.ledger_resend_at) {
-      // Same request id: the ledger applies it once whatever arrives twice.
-      to_ledger_.push_back(job.ledger_request);
-      job.ledger_resend_at = now + kLedgerResend;
-    }
-  }
-  for (const std::string& id : given_up) {
-    Job& job = jobs_.at(id);
-    ledger_requests_.erase(job.ledger_request.ledger_request().request_id());
-    const std::string why = fmt::format("the ledger at {} did not answer for {:.0f} s",
-                                        options_.ledger, ToMillis(kLedgerPatience) / 1000);
-    if (job.ledger == Job::Ledger::kOpening) {
-      job.failed = static_cast<uint32_t>(job.slots.size()) - job.ok;
-      CompleteJob(id, why, now, nullptr);
-    } else {
-      pb::LedgerSnapshot snapshot;
-      snapshot.set_error(why);
-      CompleteJob(id, job.end_reason, now, &snapshot);
-    }
+void Scheduler::LedgerGaveUp(const std::string& id, TimePoint now) {
+  Job* job = FindJob(id);
+  if (job == nullptr) return;
+  if (job->phase == Job::Phase::kOpening) {
+    job->failed = static_cast<uint32_t>(job->slots.size()) - job->ok;
+    CompleteJob(id, ledger_.GiveUpReason(), now, nullptr);
+  } else if (job->phase == Job::Phase::kClosing) {
+    pb::LedgerReply failed;
+    failed.set_error(ledger_.GiveUpReason());
+    CompleteJob(id, job->end_reason, now, &failed);
   }
 }
 
@@ -600,6 +580,9 @@ void Scheduler::OnStatus(const PeerId& peer) {
     out->set_concurrency(w->hello.concurrency());
     out->set_inflight(static_cast<uint32_t>(w->inflight.size()));
     out->set_draining(w->draining);
+    for (const auto& kind : jobs::Kinds().all()) {
+      if (w->serves & KindBit(kind.get())) out->add_serves(std::string(kind->name()));
+    }
   }
   reply->set_jobs(static_cast<uint32_t>(jobs_.size()));
   reply->set_tasks_dispatched(stats_.dispatched);
@@ -678,8 +661,8 @@ void Scheduler::Restore(const JournaledJob& journaled, TimePoint now) {
   ++stats_.jobs_accepted;
   spdlog::info("job {} resumed from the journal: {} of {} tasks had finished", job.id,
                job.ok + job.failed, job.slots.size());
-  if (job.spec.has_bank()) {
-    OpenBook(job, now);  // it closes the job at once if every task had finished
+  if (job.kind->needs_ledger()) {
+    OpenOnLedger(job, now);  // it closes the job at once if every task had finished
   } else if (job.ok + job.failed == job.slots.size()) {
     FinishJob(job.id, "", now);
   }
@@ -732,29 +715,24 @@ std::vector<Outgoing>& Scheduler::to_clients() {
 
 void Scheduler::FinishJob(const std::string& id, const std::string& reason, TimePoint now) {
   Job& job = jobs_.at(id);
-  if (job.ledger == Job::Ledger::kClosing) return;  // already ending
-  if (job.ledger == Job::Ledger::kOpen || job.ledger == Job::Ledger::kOpening) {
+  if (job.phase == Job::Phase::kClosing) return;  // already ending
+  // A job the ledger opened is read back before it ends; one it never
+  // opened (cancelled while opening) has nothing to read.
+  if (job.kind->needs_ledger() && job.phase == Job::Phase::kRunning) {
     FlushEvents(job);
-    job.ledger = Job::Ledger::kClosing;
+    job.phase = Job::Phase::kClosing;
     job.end_reason = reason;
-    job.ledger_give_up_at = now + kLedgerPatience;
-    SendToLedger(
-        job,
-        [] {
-          pb::LedgerRequest r;
-          r.mutable_snapshot();
-          return r;
-        }(),
-        now);
+    ledger_.Call(id, job.kind->CloseRequest(job.spec), now);
     return;
   }
   CompleteJob(id, reason, now, nullptr);
 }
 
 void Scheduler::CompleteJob(const std::string& id, const std::string& reason, TimePoint now,
-                            const pb::LedgerSnapshot* snapshot) {
+                            const pb::LedgerReply* closed) {
   auto it = jobs_.find(id);
   Job& job = it->second;
+  ledger_.Forget(id);
   FlushEvents(job);
   pb::Envelope env = NewEnvelope();
   pb::JobDone* done = env.mutable_job_done();
@@ -766,7 +744,7 @@ void Scheduler::CompleteJob(const std::string& id, const std::string& reason, Ti
   done->set_wall_ms(ToMillis(now - job.accepted_at));
   done->set_reason(reason);
   done->set_concurrency(job.capacity);
-  if (snapshot) *done->mutable_ledger() = *snapshot;
+  if (closed != nullptr) job.kind->Closed(job.spec, *closed, *done);
   if (journal_ != nullptr) journal_->Completed(*done, options_.unix_micros());
   to_clients_.push_back({job.client, std::move(env)});
   spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok, job.failed,
@@ -812,17 +790,54 @@ void Scheduler::Tick(TimePoint now) {
       client.liveness.Sent(now);
     }
   }
-  for (const std::string& id : abandoned) FinishJob(id, "the client went away", now);
-  LedgerTimeouts(now);
+  for (const std::string& id : abandoned) {
+    if (FindJob(id) != nullptr) FinishJob(id, "the client went away", now);
+  }
+  for (const std::string& id : ledger_.Tick(now)) LedgerGaveUp(id, now);
+  NoticeWaiting(now);
+}
+
+std::string Scheduler::WhyWaiting(const Job& job) const {
+  if (job.phase == Job::Phase::kOpening) {
+    return fmt::format("the ledger at {} has not answered yet (is it running?)",
+                       ledger_.endpoint());
+  }
+  if (job.phase != Job::Phase::kRunning || job.ok + job.failed == job.slots.size()) return "";
+  bool any = false, serving = false;
+  for (const auto& [peer, w] : workers_) {
+    any = true;
+    if ((w.serves & job.kind_bit) == 0) continue;
+    serving = true;
+    if (!w.draining) return "";
+  }
+  if (!any) return "no worker is connected to the coordinator";
+  if (serving)
+    return fmt::format("every worker that can run {} tasks is draining", job.kind->name());
+  const std::string_view hint = job.kind->WorkerHint();
+  return fmt::format("no connected worker can run {} tasks{}{}", job.kind->name(),
+                     hint.empty() ? "" : ": ", hint);
+}
+
+void Scheduler::NoticeWaiting(TimePoint now) {
+  for (auto& [id, job] : jobs_) {
+    if (job.phase == Job::Phase::kClosing) continue;
+    std::string why = WhyWaiting(job);
+    if (why.empty()) job.stuck_since = now;
+    if (why == job.waiting_said ||
+        (!why.empty() && now - job.stuck_since < options_.waiting_notice)) {
+      continue;
+    }
+    if (!why.empty()) spdlog::info("job {} waits: {}", id, why);
+    pb::Envelope env = NewEnvelope();
+    env.mutable_waiting()->set_job_id(id);
+    env.mutable_waiting()->set_reason(why);
+    to_clients_.push_back({job.client, std::move(env)});
+    job.waiting_said = std::move(why);
+  }
 }
 
 TimePoint Scheduler::NextWakeup(TimePoint now) const {
-  TimePoint next = now + options_.heartbeat_interval;
-  for (const auto& [id, job] : jobs_) {
-    if (job.ledger == Job::Ledger::kOpening || job.ledger == Job::Ledger::kClosing) {
-      next = std::min({next, job.ledger_resend_at, job.ledger_give_up_at});
-    }
-  }
+  TimePoint next = std::min(now + options_.heartbeat_interval, ledger_.NextWakeup(now));
   for (const auto& [peer, worker] : workers_) next = std::min(next, worker.liveness.NextDeadline());
   for (const auto& [peer, client] : clients_) next = std::min(next, client.liveness.NextDeadline());
   return next;

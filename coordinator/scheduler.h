@@ -17,8 +17,15 @@
 //    again (the stuck worker keeps its claim; whichever result comes first
 //    wins); it too counts as an attempt. Checked on every Tick.
 //  - The first result of a task wins; any later one is dropped.
+//  - Routing: a worker is sent only tasks of the kinds it serves (its Hello
+//    lists them). A job that no connected worker can run waits, and its
+//    client is told so (JobWaiting) and how to start a worker that can.
 //  - A client only hears about its own jobs; a client silent for long has its
 //    jobs cancelled.
+//
+// What a job's kind means (its payloads, its deadline, its calls to the
+// ledger before the first task and after the last) comes from the kind
+// (jobs/kind.h); the calls themselves go through LedgerCalls.
 //
 //   Scheduler s(options, [] { return NewJobId(); });
 //   s.OnWorkerMessage(peer, envelope, now);
@@ -41,6 +48,8 @@
 #include "common/codec.h"
 #include "common/liveness.h"
 #include "coordinator/journal.h"
+#include "coordinator/ledger_calls.h"
+#include "jobs/kind.h"
 
 namespace fanout::coordinator {
 
@@ -57,6 +66,8 @@ struct SchedulerOptions {
   Duration task_timeout = std::chrono::seconds(300);
   uint32_t async_concurrency = 100;  // in-flight coroutines when a job does not say
   std::string ledger;                // the ledger's endpoint for bank jobs; empty: none
+  // A job that no connected worker can run this long is said to wait.
+  Duration waiting_notice = milliseconds(500);
   std::function<int64_t()> unix_micros = UnixMicros;
 };
 
@@ -113,12 +124,12 @@ class Scheduler {
   // batched per job and moved here by to_clients().
   std::vector<Outgoing>& to_workers() { return to_workers_; }
   std::vector<Outgoing>& to_clients();
-  std::vector<pb::Envelope>& to_ledger() { return to_ledger_; }
 
   size_t worker_count() const { return workers_.size(); }
   // A worker's clock minus the coordinator's, as the heartbeats measured it.
   int64_t ClockOffsetMicros(const PeerId& peer) const;
   size_t job_count() const { return jobs_.size(); }
+  std::vector<pb::Envelope>& to_ledger() { return ledger_.outbox(); }
   const SchedulerStats& stats() const { return stats_; }
 
  private:
@@ -149,6 +160,7 @@ class Scheduler {
     // network delay seen so far (the most trustworthy sample).
     int64_t clock_offset_us = 0;
     int64_t best_delay_us = INT64_MAX;
+    uint64_t serves = 0;  // the kinds it runs: bit i for the registry's kind i
     std::unordered_set<TaskKey, TaskKeyHash> inflight;
     std::unordered_map<std::string, uint32_t> load;  // in-flight tasks per job
   };
@@ -156,6 +168,8 @@ class Scheduler {
     std::string id;
     PeerId client;
     pb::JobSpec spec;
+    const jobs::JobKind* kind = nullptr;
+    uint64_t kind_bit = 0;  // its bit in Worker::serves
     uint32_t max_attempts = 0;
     TimePoint accepted_at;
     std::vector<TaskSlot> slots;  // by index - 1
@@ -169,13 +183,14 @@ class Scheduler {
     Duration task_timeout{};       // zero: none
     std::map<uint32_t, std::vector<std::string>> faults;  // what went wrong, per attempt of a task
     pb::Envelope events;                                  // TaskEvents waiting to go to the client
-    // Bank jobs: the book is reset on the ledger before any task runs, and
-    // read back before JobDone goes out.
-    enum class Ledger : uint8_t { kNone, kOpening, kOpen, kClosing } ledger = Ledger::kNone;
-    pb::Envelope ledger_request;  // the one in flight, re-sent until answered
-    TimePoint ledger_resend_at;
-    TimePoint ledger_give_up_at;
+    // Kinds that need the ledger: it is called before any task runs
+    // (opening) and after the last before JobDone goes out (closing).
+    enum class Phase : uint8_t { kOpening, kRunning, kClosing } phase = Phase::kRunning;
     std::string end_reason;
+    // Waiting: since when no connected worker could run it (or the ledger
+    // has not opened it), and what its client was last told about that.
+    TimePoint stuck_since;
+    std::string waiting_said;
   };
   struct Client {
     Liveness liveness;
@@ -195,8 +210,8 @@ class Scheduler {
   // Turns a submitted job away with `why`.
   void Reject(const PeerId& peer, const std::string& why);
   Job& AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now);
-  // Bank jobs: opens the job's book on the ledger before any task runs.
-  void OpenBook(Job& job, TimePoint now);
+  // Kinds that need the ledger: calls it before any task runs.
+  void OpenOnLedger(Job& job, TimePoint now);
   void OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now);
   void OnStatus(const PeerId& peer);
   void OnWatch(const PeerId& peer, const std::string& job_id, TimePoint now);
@@ -209,6 +224,7 @@ class Scheduler {
 
   Worker* FindWorker(const PeerId& peer);
   Job* FindJob(const std::string& id);
+  static uint64_t ServesMask(const pb::Hello& hello);
   uint32_t Capacity(const Worker& worker, const Job& job) const;
   uint32_t FreeCredit(const Worker& worker, const Job& job) const;
   Worker* PickWorker(Job& job);
@@ -229,13 +245,18 @@ class Scheduler {
   void AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
                 const std::string& worker, const pb::Result* result);
   void FlushEvents(Job& job);
-  // Ends a job: bank jobs first read their book back (closing), others
+  // Ends a job: kinds that need the ledger call it first (closing), others
   // complete at once.
   void FinishJob(const std::string& id, const std::string& reason, TimePoint now);
+  // `closed`: the ledger's answer to the closing call, for the kind to read.
   void CompleteJob(const std::string& id, const std::string& reason, TimePoint now,
-                   const pb::LedgerSnapshot* snapshot);
-  void SendToLedger(Job& job, pb::LedgerRequest request, TimePoint now);
-  void LedgerTimeouts(TimePoint now);
+                   const pb::LedgerReply* closed);
+  void LedgerGaveUp(const std::string& id, TimePoint now);
+  // Tells clients whose jobs no worker can take (or the ledger has not
+  // opened), once the job has waited options_.waiting_notice.
+  void NoticeWaiting(TimePoint now);
+  // Why `job` cannot run now; empty when it can.
+  std::string WhyWaiting(const Job& job) const;
   void Reply(std::vector<Outgoing>& box, const PeerId& peer, pb::Error::Code code,
              std::string message);
 
@@ -250,9 +271,8 @@ class Scheduler {
   uint64_t next_worker_seq_ = 0;
   std::vector<Outgoing> to_workers_;
   std::vector<Outgoing> to_clients_;
-  std::vector<pb::Envelope> to_ledger_;
-  uint64_t next_ledger_request_ = 1;
-  std::unordered_map<uint64_t, std::string> ledger_requests_;  // request id -> job id
+  LedgerCalls ledger_;
+  jobs::CoordinatorEnv kind_env_;
   SchedulerStats stats_;
 };
 

@@ -6,8 +6,8 @@
 #include <map>
 
 #include "common/codec.h"
+#include "jobs/web/html.h"
 #include "ledger/handler.h"
-#include "worker/html.h"
 
 namespace fanout::fuzz {
 namespace {
@@ -83,7 +83,7 @@ void LedgerRequests(std::string_view bytes) {
 }
 
 void H1(std::string_view bytes) {
-  std::optional<std::string> text = worker::FirstH1Text(bytes);
+  std::optional<std::string> text = jobs::web::FirstH1Text(bytes);
   if (text) Require(ValidUtf8(*text), "the h1 text is valid UTF-8");
 }
 

@@ -2,6 +2,8 @@
 // keep every dollar under every model, the unsafe one loses some, and a
 // ledger killed mid-job loses nothing and applies nothing twice.
 
+#include "jobs/bank/bank.h"
+
 #include <gtest/gtest.h>
 
 #include <iostream>
@@ -10,7 +12,6 @@
 #include "client/job_client.h"
 #include "client/local_cluster.h"
 #include "common/transport.h"
-#include "coordinator/job_kinds.h"
 #include "tests/harness.h"
 
 namespace fanout::testing {
@@ -134,7 +135,7 @@ TEST(BankTest, LedgerKilledMidJobLosesNothingAndAppliesNothingTwice) {
   std::map<std::string, int64_t> expected;
   for (uint32_t i = 1; i <= 5; ++i) expected[fmt::format("bank_{}", i)] = 100'000;
   for (uint32_t i = 1; i <= 400; ++i) {
-    const coordinator::PlannedTransfer t = coordinator::PlanTransfer(*b, i);
+    const jobs::bank::PlannedTransfer t = jobs::bank::PlanTransfer(*b, i);
     expected[fmt::format("bank_{}", t.from)] -= t.amount;
     expected[fmt::format("bank_{}", t.to)] += t.amount;
   }

@@ -16,7 +16,7 @@
 
 #include "client/job_client.h"
 #include "client/local_cluster.h"
-#include "coordinator/job_kinds.h"
+#include "jobs/bank/bank.h"
 #include "pokedex/site.h"
 #include "tests/harness.h"
 
@@ -148,7 +148,7 @@ TEST(ChaosTest, BankJobLosesNoDollarWithWorkersKilledEvery700msAndTheLedgerOnce)
   std::map<std::string, int64_t> expected;
   for (uint32_t i = 1; i <= 10; ++i) expected[fmt::format("bank_{}", i)] = 1'000'000;
   for (uint32_t i = 1; i <= 1000; ++i) {
-    const coordinator::PlannedTransfer t = coordinator::PlanTransfer(*bank, i);
+    const jobs::bank::PlannedTransfer t = jobs::bank::PlanTransfer(*bank, i);
     expected[fmt::format("bank_{}", t.from)] -= t.amount;
     expected[fmt::format("bank_{}", t.to)] += t.amount;
   }

@@ -17,8 +17,8 @@
 #include "client/job_client.h"
 #include "client/local_cluster.h"
 #include "common/transport.h"
+#include "jobs/web/fetch.h"
 #include "tests/harness.h"
-#include "worker/web.h"
 
 namespace fanout::testing {
 namespace {
@@ -254,7 +254,7 @@ TEST(GarbageTest, EveryServiceSurvivesAFloodOfBadFramesAndStillServes) {
   page.set_url(site_url + "/pokedex/25");
   page.set_timeout_ms(5000);
   pb::Result fetched;
-  worker::FetchBlocking(page, fetched);
+  jobs::web::FetchBlocking(page, fetched);
   EXPECT_EQ(fetched.text(), "Pikachu") << fetched.error();
 }
 

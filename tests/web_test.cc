@@ -2,16 +2,14 @@
 // called directly (blocking, and as a coroutine on an event loop), then
 // whole jobs through a real coordinator and workers.
 
-#include "worker/web.h"
-
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "client/local_cluster.h"
+#include "jobs/web/curl_multi.h"
+#include "jobs/web/fetch.h"
 #include "tests/harness.h"
-#include "worker/curl_multi.h"
-#include "worker/handlers.h"
 
 namespace fanout::testing {
 namespace {
@@ -41,24 +39,22 @@ pb::FetchPage Page(const std::string& url, uint32_t retries = 0, uint32_t timeou
 
 pb::Result Blocking(const pb::FetchPage& page) {
   pb::Result result;
-  worker::FetchBlocking(page, result);
+  jobs::web::FetchBlocking(page, result);
   return result;
 }
 
 // Runs FetchAsync for each page at once on one event loop, to completion.
 std::vector<pb::Result> Async(const std::vector<pb::FetchPage>& pages, size_t* peak = nullptr) {
-  worker::EventLoop loop;
-  worker::CurlMulti http(loop);
-  worker::AsyncLedgers ledgers(loop);
-  worker::AsyncContext ctx{loop, http, ledgers};
+  EventLoop loop;
+  jobs::web::CurlMulti http(loop);
   std::vector<pb::Result> results(pages.size());
   size_t done = 0;
   for (size_t i = 0; i < pages.size(); ++i) {
-    co::Spawn([](const pb::FetchPage& page, pb::Result& r, worker::AsyncContext& c,
+    co::Spawn([](const pb::FetchPage& page, pb::Result& r, EventLoop& l, jobs::web::CurlMulti& h,
                  size_t& d) -> co::Task<void> {
-      co_await worker::FetchAsync(page, r, c);
+      co_await jobs::web::FetchAsync(page, r, l, h);
       ++d;
-    }(pages[i], results[i], ctx, done));
+    }(pages[i], results[i], loop, http, done));
   }
   const TimePoint give_up = Now() + seconds(30);
   while (done < pages.size() && Now() < give_up) {

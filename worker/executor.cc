@@ -46,6 +46,7 @@ ThreadPool::~ThreadPool() {
     MutexLock lock(mu_);
     stopping_ = true;
   }
+  stop_.request_stop();
   ready_.NotifyAll();
   for (std::thread& t : threads_) t.join();
 }
@@ -82,7 +83,7 @@ void ThreadPool::Run(uint32_t lane) {
     pb::Result result;
     const int64_t started = UnixMicros();
     try {
-      handler_(task, result);
+      handler_(task, result, stop_.get_token());
     } catch (const std::exception& e) {
       result.set_ok(false);
       result.set_error(fmt::format("handler failed: {}", e.what()));
@@ -118,9 +119,7 @@ void AsyncRuntime::Submit(pb::Task task) {
 
 void AsyncRuntime::Run() {
   sink_ = std::make_unique<ResultSink>(env_.ctx, env_.results_endpoint, env_.worker_id);
-  http_ = std::make_unique<CurlMulti>(loop_);
-  ledgers_ = std::make_unique<AsyncLedgers>(loop_);
-  ctx_ = std::make_unique<AsyncContext>(AsyncContext{loop_, *http_, *ledgers_});
+  async_env_ = std::make_unique<jobs::AsyncEnv>(loop_);
   while (true) {
     {
       MutexLock lock(mu_);
@@ -128,12 +127,15 @@ void AsyncRuntime::Run() {
     }
     loop_.RunOnce(std::chrono::seconds(1));
   }
-  // Coroutines still suspended are abandoned with the loop, like tasks queued
-  // in a pool: the coordinator re-runs what a worker did not report.
+  // Running tasks are asked to stop and get a moment to do it (a command's
+  // group is killed within its grace); whatever is still suspended then is
+  // abandoned with the loop, like tasks queued in a pool: the coordinator
+  // re-runs what a worker did not report.
+  stop_.request_stop();
+  const TimePoint give_up = Now() + std::chrono::seconds(1);
+  while (running_ > 0 && Now() < give_up) loop_.RunOnce(milliseconds(50));
   if (running_ > 0) spdlog::debug("async runtime stopping with {} tasks running", running_);
-  ctx_.reset();
-  ledgers_.reset();
-  http_.reset();
+  async_env_.reset();
   sink_.reset();
 }
 
@@ -152,7 +154,7 @@ co::Task<void> AsyncRuntime::RunOne(pb::Task task) {
   pb::Result result;
   const int64_t started = UnixMicros();
   try {
-    co_await handler_(task, result, *ctx_);
+    co_await handler_(task, result, *async_env_, stop_.get_token());
   } catch (const std::exception& e) {
     result.set_ok(false);
     result.set_error(fmt::format("handler failed: {}", e.what()));

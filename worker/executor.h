@@ -5,6 +5,12 @@
 //  - AsyncRuntime runs coroutine handlers on one event-loop thread (the
 //    `async` model), shared by all async jobs of the worker.
 //
+// Handlers get a stop token, requested when the executor goes away, so long
+// waits (a command, a page, a sleep) end instead of holding it up.
+//
+// Handlers get a stop token: it is requested when the executor goes away,
+// so long waits (a command, a page, a sleep) end instead of holding it.
+//
 // Submit() is called from the worker's I/O thread only. Each executor thread
 // owns a ResultSink, a PUSH socket to the I/O thread's inproc endpoint, and
 // sends every result there as [job_id][index][envelope], so the I/O thread
@@ -16,6 +22,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <stop_token>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -23,15 +30,16 @@
 #include <zmq.hpp>
 
 #include "common/codec.h"
+#include "common/coro.h"
+#include "common/event_loop.h"
 #include "common/mutex.h"
-#include "worker/coro.h"
-#include "worker/event_loop.h"
-#include "worker/handlers.h"
+#include "jobs/kind.h"
 
 namespace fanout::worker {
 
-using BlockingHandler = std::function<void(const pb::Task&, pb::Result&)>;
-using AsyncHandler = std::function<co::Task<void>(const pb::Task&, pb::Result&, AsyncContext&)>;
+using BlockingHandler = std::function<void(const pb::Task&, pb::Result&, std::stop_token)>;
+using AsyncHandler =
+    std::function<co::Task<void>(const pb::Task&, pb::Result&, jobs::AsyncEnv&, std::stop_token)>;
 
 // One executor thread's way back to the I/O thread. Not thread-safe.
 class ResultSink {
@@ -61,8 +69,8 @@ struct ExecutorEnv {
 class ThreadPool final : public Executor {
  public:
   ThreadPool(const ExecutorEnv& env, size_t threads, BlockingHandler handler);
-  // Lets running tasks finish; queued ones are dropped (the coordinator
-  // re-runs whatever a worker did not report).
+  // Asks running tasks to stop and waits for them; queued ones are dropped
+  // (the coordinator re-runs whatever a worker did not report).
   ~ThreadPool() override;
 
   void Submit(pb::Task task) override;
@@ -86,6 +94,7 @@ class ThreadPool final : public Executor {
   // over every thread within a few microseconds.
   size_t idle_ GUARDED_BY(mu_) = 0;
   bool waking_ GUARDED_BY(mu_) = false;
+  std::stop_source stop_;
   std::vector<std::thread> threads_;
 };
 
@@ -111,9 +120,8 @@ class AsyncRuntime final : public Executor {
   bool stopping_ GUARDED_BY(mu_) = false;
   // Loop-thread state.
   std::unique_ptr<ResultSink> sink_;
-  std::unique_ptr<CurlMulti> http_;  // loop thread only
-  std::unique_ptr<AsyncLedgers> ledgers_;
-  std::unique_ptr<AsyncContext> ctx_;
+  std::unique_ptr<jobs::AsyncEnv> async_env_;
+  std::stop_source stop_;
   std::unordered_map<std::string, std::vector<bool>> lanes_;  // coroutine slots per job
   size_t running_ = 0;
   std::thread thread_;

@@ -9,6 +9,7 @@
 #include <zmq_addon.hpp>
 
 #include "common/transport.h"
+#include "jobs/registry.h"
 
 namespace fanout::worker {
 namespace {
@@ -80,7 +81,7 @@ TEST(ThreadPoolTest, RunsTasksInParallelOnDistinctLanes) {
   {
     // Each handler waits until all four are running: only a real pool of four
     // threads can finish.
-    ThreadPool pool(results.env(), 4, [&](const pb::Task& task, pb::Result& r) {
+    ThreadPool pool(results.env(), 4, [&](const pb::Task& task, pb::Result& r, std::stop_token) {
       overlap.Enter();
       ++arrived;
       const TimePoint give_up = Now() + seconds(10);
@@ -112,7 +113,7 @@ TEST(ThreadPoolTest, EveryThreadWakesForBurstsAndTrickles) {
   constexpr int kThreads = 16;
   ResultCollector results;
   std::atomic<int> arrived{0};
-  ThreadPool pool(results.env(), kThreads, [&](const pb::Task&, pb::Result& r) {
+  ThreadPool pool(results.env(), kThreads, [&](const pb::Task&, pb::Result& r, std::stop_token) {
     ++arrived;
     const TimePoint give_up = Now() + seconds(10);
     while (arrived % kThreads != 0 && Now() < give_up) std::this_thread::yield();
@@ -130,7 +131,7 @@ TEST(ThreadPoolTest, EveryThreadWakesForBurstsAndTrickles) {
 TEST(ThreadPoolTest, PoolOfOneRunsOneTaskAtATime) {
   ResultCollector results;
   Overlap overlap;
-  ThreadPool pool(results.env(), 1, [&](const pb::Task&, pb::Result& r) {
+  ThreadPool pool(results.env(), 1, [&](const pb::Task&, pb::Result& r, std::stop_token) {
     overlap.Enter();
     std::this_thread::sleep_for(milliseconds(2));
     overlap.Leave();
@@ -143,8 +144,9 @@ TEST(ThreadPoolTest, PoolOfOneRunsOneTaskAtATime) {
 
 TEST(ThreadPoolTest, HandlerExceptionIsAFailedResultNotACrash) {
   ResultCollector results;
-  ThreadPool pool(results.env(), 2,
-                  [](const pb::Task&, pb::Result&) { throw std::runtime_error("bad page"); });
+  ThreadPool pool(results.env(), 2, [](const pb::Task&, pb::Result&, std::stop_token) {
+    throw std::runtime_error("bad page");
+  });
   pool.Submit(MakeTask(1));
   auto got = results.Take(1);
   ASSERT_EQ(got.size(), 1u);
@@ -152,9 +154,17 @@ TEST(ThreadPoolTest, HandlerExceptionIsAFailedResultNotACrash) {
   EXPECT_EQ(got[0].error(), "handler failed: bad page");
 }
 
+// The math kind's runner, as a worker uses it.
+std::unique_ptr<jobs::Runner> MathRunner() {
+  return std::move(*jobs::Kinds().Find("math")->NewRunner({}));
+}
+
 TEST(ThreadPoolTest, RealMathHandlerComputesValues) {
   ResultCollector results;
-  ThreadPool pool(results.env(), 2, RunBlocking);
+  std::unique_ptr<jobs::Runner> math = MathRunner();
+  ThreadPool pool(results.env(), 2, [&](const pb::Task& t, pb::Result& r, std::stop_token stop) {
+    math->RunBlocking(t, r, stop);
+  });
   for (uint32_t i = 1; i <= 3; ++i) pool.Submit(MakeTask(i));
   for (const auto& r : results.Take(3)) EXPECT_EQ(r.number(), r.index() + 1000.0);
 }
@@ -164,18 +174,19 @@ TEST(AsyncRuntimeTest, CoroutinesOverlapTheirWaitsOnOneThread) {
   Overlap overlap;
   std::mutex mu;
   std::set<std::thread::id> threads;
-  AsyncRuntime runtime(
-      results.env(), [&](const pb::Task& task, pb::Result& r, AsyncContext& ctx) -> co::Task<void> {
-        {
-          std::lock_guard lock(mu);
-          threads.insert(std::this_thread::get_id());
-        }
-        overlap.Enter();
-        co_await ctx.loop.Sleep(milliseconds(200));
-        overlap.Leave();
-        r.set_ok(true);
-        r.set_number(task.index());
-      });
+  AsyncRuntime runtime(results.env(),
+                       [&](const pb::Task& task, pb::Result& r, jobs::AsyncEnv& env,
+                           std::stop_token) -> co::Task<void> {
+                         {
+                           std::lock_guard lock(mu);
+                           threads.insert(std::this_thread::get_id());
+                         }
+                         overlap.Enter();
+                         co_await env.loop().Sleep(milliseconds(200));
+                         overlap.Leave();
+                         r.set_ok(true);
+                         r.set_number(task.index());
+                       });
   for (uint32_t i = 1; i <= 20; ++i) runtime.Submit(MakeTask(i));
   auto got = results.Take(20);
   ASSERT_EQ(got.size(), 20u);
@@ -189,10 +200,12 @@ TEST(AsyncRuntimeTest, CoroutinesOverlapTheirWaitsOnOneThread) {
 TEST(AsyncRuntimeTest, CpuWorkGetsNoParallelism) {
   ResultCollector results;
   Overlap overlap;
+  std::unique_ptr<jobs::Runner> math = MathRunner();
   AsyncRuntime runtime(results.env(),
-                       [&](const pb::Task& task, pb::Result& r, AsyncContext&) -> co::Task<void> {
+                       [&](const pb::Task& task, pb::Result& r, jobs::AsyncEnv&,
+                           std::stop_token stop) -> co::Task<void> {
                          overlap.Enter();
-                         RunBlocking(task, r);  // no await: holds the loop
+                         math->RunBlocking(task, r, stop);  // no await: holds the loop
                          overlap.Leave();
                          co_return;
                        });

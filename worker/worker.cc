@@ -17,6 +17,7 @@
 #include "common/log.h"
 #include "common/transport.h"
 #include "common/version.h"
+#include "jobs/registry.h"
 #include "worker/executor.h"
 
 namespace fanout::worker {
@@ -38,9 +39,28 @@ struct IdlePool {
   TimePoint since;
 };
 
+// The worker's Runner of each kind, in the registry's order.
+using Runners = std::vector<std::unique_ptr<jobs::Runner>>;
+
+Result<Runners> MakeRunners(const WorkerOptions& options, const std::string& id) {
+  const jobs::WorkerEnv env{
+      .worker_id = id, .allow_exec = options.allow_exec, .exec_allowed = options.exec_allowed};
+  Runners runners;
+  for (const auto& kind : jobs::Kinds().all()) {
+    Result<std::unique_ptr<jobs::Runner>> runner = kind->NewRunner(env);
+    if (!runner) return runner.error();
+    runners.push_back(std::move(*runner));
+  }
+  return runners;
+}
+
+std::string WorkerId(const WorkerOptions& options) {
+  return options.id.empty() ? fmt::format("{}-{}", HostName(), getpid()) : options.id;
+}
+
 class Worker {
  public:
-  Worker(const WorkerOptions& options, int signal_fd);
+  Worker(const WorkerOptions& options, int signal_fd, Runners runners);
   int Run();
 
  private:
@@ -53,12 +73,16 @@ class Worker {
   void Tick(TimePoint now);
   void OnSignal(TimePoint now);
   Executor& ExecutorFor(const pb::Task& task);
+  // The runner for a task's kind; nullptr for a payload this build does not know.
+  jobs::Runner* RunnerFor(const pb::Task& task);
+  void SendResult(const pb::Task& task, const std::string& error);
   bool Drained() const { return draining_ && running_ == 0 && unsent_.empty(); }
   void SendEnvelope(const pb::Envelope& env);
 
   WorkerOptions options_;
   int signal_fd_;
   std::string id_;
+  Runners runners_;
   zmq::context_t ctx_{1};
   zmq::socket_t results_;
   std::string results_endpoint_;
@@ -79,10 +103,11 @@ class Worker {
   std::pair<int64_t, int64_t> last_stamp_{};
 };
 
-Worker::Worker(const WorkerOptions& options, int signal_fd)
+Worker::Worker(const WorkerOptions& options, int signal_fd, Runners runners)
     : options_(options),
       signal_fd_(signal_fd),
-      id_(options.id.empty() ? fmt::format("{}-{}", HostName(), getpid()) : options.id),
+      id_(WorkerId(options)),
+      runners_(std::move(runners)),
       results_(ctx_, zmq::socket_type::pull),
       coordinator_(options.heartbeat_interval, options.liveness, Now()),
       backoff_(options.reconnect_initial, options.reconnect_max, std::random_device()()) {
@@ -107,6 +132,9 @@ void Worker::Connect(TimePoint now) {
   hello->set_concurrency(options_.threads);
   hello->set_cores(Cores());
   hello->set_version(std::string(kVersion));
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    if (runners_[i]->enabled()) hello->add_serves(std::string(jobs::Kinds().all()[i]->name()));
+  }
   for (const auto& [job, index] : held_) {
     pb::TaskRef* ref = hello->add_holding();
     ref->set_job_id(job);
@@ -162,10 +190,22 @@ void Worker::OnCoordinator(const pb::Envelope& env, TimePoint now) {
   }
 }
 
+jobs::Runner* Worker::RunnerFor(const pb::Task& task) {
+  const auto& kinds = jobs::Kinds().all();
+  for (size_t i = 0; i < kinds.size(); ++i) {
+    if (kinds[i]->payload_case() == task.payload_case()) return runners_[i].get();
+  }
+  return nullptr;
+}
+
 Executor& Worker::ExecutorFor(const pb::Task& task) {
   if (task.model() == pb::ASYNC) {
     if (!async_) {
-      async_ = std::make_unique<AsyncRuntime>(ExecutorEnv{ctx_, results_endpoint_, id_}, RunAsync);
+      async_ = std::make_unique<AsyncRuntime>(
+          ExecutorEnv{ctx_, results_endpoint_, id_},
+          [this](const pb::Task& t, pb::Result& r, jobs::AsyncEnv& env, std::stop_token stop) {
+            return RunnerFor(t)->RunAsync(t, r, env, std::move(stop));
+          });
     }
     return *async_;
   }
@@ -178,8 +218,11 @@ Executor& Worker::ExecutorFor(const pb::Task& task) {
       run.pool = std::move(idle->pool);
       idle_pools_.erase(idle);
     } else {
-      run.pool = std::make_unique<ThreadPool>(ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
-                                              RunBlocking);
+      run.pool = std::make_unique<ThreadPool>(
+          ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
+          [this](const pb::Task& t, pb::Result& r, std::stop_token stop) {
+            RunnerFor(t)->RunBlocking(t, r, std::move(stop));
+          });
       spdlog::debug("job {}: new pool of {} threads", task.job_id(), threads);
     }
   }
@@ -198,17 +241,10 @@ void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
     return;
   }
   if (task.model() != pb::SYNC && task.model() != pb::THREADS && task.model() != pb::ASYNC) {
-    spdlog::warn("task {}/{}: unknown model {}", task.job_id(), task.index(),
-                 static_cast<int>(task.model()));
-    pb::Envelope env = NewEnvelope();
-    pb::Result* result = env.mutable_result();
-    result->set_job_id(task.job_id());
-    result->set_index(task.index());
-    result->set_attempt(task.attempt());
-    result->set_worker_id(id_);
-    result->set_error(fmt::format("unknown model {}", static_cast<int>(task.model())));
-    SendEnvelope(env);
-    return;
+    return SendResult(task, fmt::format("unknown model {}", static_cast<int>(task.model())));
+  }
+  if (RunnerFor(task) == nullptr) {
+    return SendResult(task, "task has no payload this worker knows (is the coordinator newer?)");
   }
   spdlog::debug("task {}/{}: attempt {} under {}", task.job_id(), task.index(), task.attempt(),
                 ModelName(task.model()));
@@ -217,6 +253,19 @@ void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
   ++running_;
   held_.emplace(task.job_id(), task.index());
   executor.Submit(std::move(task));
+}
+
+// A failed result for a task this worker cannot even start.
+void Worker::SendResult(const pb::Task& task, const std::string& error) {
+  spdlog::warn("task {}/{}: {}", task.job_id(), task.index(), error);
+  pb::Envelope env = NewEnvelope();
+  pb::Result* result = env.mutable_result();
+  result->set_job_id(task.job_id());
+  result->set_index(task.index());
+  result->set_attempt(task.attempt());
+  result->set_worker_id(id_);
+  result->set_error(error);
+  SendEnvelope(env);
 }
 
 void Worker::ForwardResults(TimePoint now) {
@@ -288,8 +337,13 @@ void Worker::OnSignal(TimePoint now) {
 }
 
 int Worker::Run() {
-  spdlog::info("worker {} starting: coordinator {}, {} threads by default", id_,
-               options_.coordinator, options_.threads);
+  std::string serves;
+  for (size_t i = 0; i < runners_.size(); ++i) {
+    if (!runners_[i]->enabled()) continue;
+    serves += fmt::format("{}{}", serves.empty() ? "" : ", ", jobs::Kinds().all()[i]->name());
+  }
+  spdlog::info("worker {} starting: coordinator {}, {} threads by default; runs {} tasks", id_,
+               options_.coordinator, options_.threads, serves);
   Connect(Now());
   while (true) {
     std::vector<zmq::pollitem_t> items = {
@@ -348,7 +402,14 @@ int Worker::Run() {
 }  // namespace
 
 int RunWorker(const WorkerOptions& options, int signal_fd) {
-  Worker worker(options, signal_fd);
+  // The runners first, while this process has no threads of its own yet
+  // (the exec kind forks its reaper here).
+  Result<Runners> runners = MakeRunners(options, WorkerId(options));
+  if (!runners) {
+    spdlog::error("{}", runners.error().message);
+    return 1;
+  }
+  Worker worker(options, signal_fd, std::move(*runners));
   return worker.Run();
 }
 

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 
@@ -26,9 +27,12 @@ struct WorkerOptions {
   Duration reconnect_initial = milliseconds(250);
   Duration reconnect_max = milliseconds(8000);
   Duration executor_idle = milliseconds(5000);  // an idle thread pool is freed after this
+  bool allow_exec = false;                      // run the exec kind's commands
+  std::vector<std::string> exec_allowed;        // only these programs (empty: any)
 };
 
-// Runs until drained after SIGINT/SIGTERM on `signal_fd`. Returns the exit code.
+// Runs until drained after SIGINT/SIGTERM on `signal_fd`. Returns the exit
+// code (1, with one line logged, when it cannot start).
 int RunWorker(const WorkerOptions& options, int signal_fd);
 
 }  // namespace fanout::worker

@@ -1,0 +1,34 @@
+#include "jobs/flags.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+namespace fanout::jobs {
+
+Result<std::vector<std::string>> ReadLines(const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) {
+      return InvalidArgument("cannot read {}: it is a directory", path);
+    }
+    file.open(path);
+    if (!file) return InvalidArgument("cannot read {}: {}", path, std::strerror(errno));
+    in = &file;
+  }
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(*in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(std::move(line));
+  }
+  if (in->bad())
+    return InvalidArgument("cannot read {}: {}", SourceName(path), std::strerror(errno));
+  return lines;
+}
+
+}  // namespace fanout::jobs

@@ -1,0 +1,30 @@
+// What several kinds' `fanout submit KIND` flags share: the --count flag
+// with its range from the limits (jobs/registry.h), so the command line and
+// the coordinator agree on every bound, and reading a list from a file.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+#include "jobs/registry.h"
+
+namespace fanout::jobs {
+
+// --count N: how many tasks (1 ... kMaxTasksPerJob).
+inline CLI::Option* AddCountFlag(CLI::App& cmd, uint32_t& count) {
+  return cmd.add_option("--count", count, "number of tasks")
+      ->check(CLI::Range(uint32_t{1}, kMaxTasksPerJob))
+      ->capture_default_str();
+}
+
+// The lines of `path` ("-": standard input) without their line ends ("\n"
+// or "\r\n"); an error naming the file if it cannot be read.
+Result<std::vector<std::string>> ReadLines(const std::string& path);
+
+// "stdin" for "-", else the path: for messages.
+inline std::string SourceName(const std::string& path) { return path == "-" ? "stdin" : path; }
+
+}  // namespace fanout::jobs
