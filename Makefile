@@ -40,6 +40,7 @@ bench: build
 	@$(BUILD)/bin/bench_web
 	@$(BUILD)/bin/bench_ledger
 	@$(BUILD)/bin/bench_faults
+	@$(BUILD)/bin/bench_exec
 
 # Sanitizer reports from every process (test binaries and the coordinators
 # and workers they start) go to files; any file there fails the run.

@@ -66,7 +66,8 @@ void AddSharedFlags(CLI::App& cmd, SharedFlags& f) {
   cmd.add_flag("--json", f.json, "print one JSON summary on the last line of stdout");
   cmd.add_flag("-q,--quiet", f.quiet, "no live log, no table");
   cmd.add_option("--timeline", f.timelines,
-                 "draw the job: FILE.svg (a picture) or FILE.json (a Chrome trace); repeatable");
+                 "draw the job: FILE.svg (a picture) or FILE.json (a Chrome trace); repeatable")
+      ->allow_extra_args(false);
   cmd.add_flag("--compare", f.compare,
                "run the job under sync, threads and async on one worker and under sync on every "
                "worker, and print the comparison");

@@ -6,8 +6,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -18,8 +20,8 @@ namespace fanout {
 namespace {
 
 // Only async-signal-safe calls between fork and exec.
-[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* out, const char* err,
-                            int report_fd) {
+[[noreturn]] void ExecChild(char* const* argv, char* const* envp, const char* in, const char* out,
+                            const char* err, int report_fd) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   sigset_t none;
   sigemptyset(&none);
@@ -30,12 +32,24 @@ namespace {
     const int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
     return fd >= 0 && dup2(fd, target) >= 0;
   };
-  if (redirect(out, STDOUT_FILENO) && redirect(err, STDERR_FILENO)) {
+  auto input = [](const char* path) {
+    if (path == nullptr) return true;
+    const int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return fd >= 0 && dup2(fd, STDIN_FILENO) >= 0;
+  };
+  if (input(in) && redirect(out, STDOUT_FILENO) && redirect(err, STDERR_FILENO)) {
     execve(argv[0], argv, envp);
   }
   const int code = errno;
   (void)!write(report_fd, &code, sizeof code);
   _exit(127);
+}
+
+std::string ReadProc(pid_t pid, const char* file) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/" + file);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
 }
 
 double StatusKiB(pid_t pid, const std::string& field) {
@@ -58,6 +72,7 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv, const
   for (char** e = environ; *e != nullptr; ++e) envp.push_back(*e);
   for (const auto& e : options.env) envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
+  const char* in = options.stdin_path.empty() ? nullptr : options.stdin_path.c_str();
   const char* out = options.stdout_path.empty() ? nullptr : options.stdout_path.c_str();
   const char* err = options.stderr_path.empty() ? nullptr : options.stderr_path.c_str();
 
@@ -69,7 +84,7 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv, const
     close(report[1]);
     return Internal("fork: {}", std::strerror(errno));
   }
-  if (pid == 0) ExecChild(args.data(), envp.data(), out, err, report[1]);
+  if (pid == 0) ExecChild(args.data(), envp.data(), in, out, err, report[1]);
   close(report[1]);
   int code = 0;
   const ssize_t n = read(report[0], &code, sizeof code);  // EOF once exec succeeded
@@ -158,5 +173,29 @@ double CpuMillis(pid_t pid) {
 
 double RssMiB(pid_t pid) { return StatusKiB(pid, "VmRSS") / 1024; }
 double PeakRssMiB(pid_t pid) { return StatusKiB(pid, "VmHWM") / 1024; }
+
+std::vector<pid_t> ProcessesRunning(std::string_view marker) {
+  std::vector<pid_t> found;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const pid_t pid = std::stoi(name);
+    std::string cmdline = ReadProc(pid, "cmdline");  // empty for a zombie
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    if (pid != getpid() && cmdline.find(marker) != std::string::npos) found.push_back(pid);
+  }
+  return found;
+}
+
+pid_t ParentOf(pid_t pid) {
+  const std::string stat = ReadProc(pid, "stat");
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  char state;
+  pid_t parent = 0;
+  fields >> state >> parent;
+  return parent;
+}
 
 }  // namespace fanout

@@ -17,6 +17,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -28,6 +29,7 @@ class Subprocess {
  public:
   struct Options {
     std::vector<std::string> env;  // extra "NAME=value" entries
+    std::string stdin_path;        // empty: inherit
     std::string stdout_path;       // empty: inherit
     std::string stderr_path;       // empty: inherit
   };
@@ -68,5 +70,11 @@ std::string SelfExecutable();
 double CpuMillis(pid_t pid);
 double RssMiB(pid_t pid);
 double PeakRssMiB(pid_t pid);
+
+// Processes (not zombies, not this one) whose command line holds `marker`:
+// how tests find commands and their children, to see that none was left.
+std::vector<pid_t> ProcessesRunning(std::string_view marker);
+// A process's parent (0 once it is gone).
+pid_t ParentOf(pid_t pid);
 
 }  // namespace fanout

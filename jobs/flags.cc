@@ -8,7 +8,7 @@
 
 namespace fanout::jobs {
 
-Result<std::vector<std::string>> ReadLines(const std::string& path) {
+Status ForEachLine(const std::string& path, const std::function<Status(std::string&&)>& each) {
   std::ifstream file;
   std::istream* in = &std::cin;
   if (path != "-") {
@@ -20,14 +20,24 @@ Result<std::vector<std::string>> ReadLines(const std::string& path) {
     if (!file) return InvalidArgument("cannot read {}: {}", path, std::strerror(errno));
     in = &file;
   }
-  std::vector<std::string> lines;
   std::string line;
   while (std::getline(*in, line)) {
     if (!line.empty() && line.back() == '\r') line.pop_back();
-    lines.push_back(std::move(line));
+    if (Status s = each(std::move(line)); !s) return s;
   }
-  if (in->bad())
+  if (in->bad()) {
     return InvalidArgument("cannot read {}: {}", SourceName(path), std::strerror(errno));
+  }
+  return {};
+}
+
+Result<std::vector<std::string>> ReadLines(const std::string& path) {
+  std::vector<std::string> lines;
+  Status s = ForEachLine(path, [&](std::string&& line) -> Status {
+    lines.push_back(std::move(line));
+    return {};
+  });
+  if (!s) return s.error();
   return lines;
 }
 

@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -20,8 +21,12 @@ inline CLI::Option* AddCountFlag(CLI::App& cmd, uint32_t& count) {
       ->capture_default_str();
 }
 
-// The lines of `path` ("-": standard input) without their line ends ("\n"
-// or "\r\n"); an error naming the file if it cannot be read.
+// Calls `line` with each line of `path` ("-": standard input), without its
+// line end ("\n" or "\r\n"), until it returns an error; an error naming the
+// file if it cannot be read. Streams: a huge file is never all in memory.
+Status ForEachLine(const std::string& path, const std::function<Status(std::string&&)>& line);
+
+// Every line of `path`, as ForEachLine reads them.
 Result<std::vector<std::string>> ReadLines(const std::string& path);
 
 // "stdin" for "-", else the path: for messages.

@@ -70,12 +70,18 @@ TEST(DemoTest, QuickDemoRunsEveryJobUnderEveryModelAndLeavesNothing) {
           << row;
     }
   }
+  // The user's own commands: sleep under sync and under async, same results.
+  const std::vector<std::string> exec = Rows(r.out, "exec");
+  ASSERT_EQ(exec.size(), 2u) << r.out;
+  EXPECT_NE(exec[0].find("all 20 ok"), std::string::npos) << exec[0];
+  EXPECT_NE(exec[1].find("all 20 ok, as sync"), std::string::npos) << exec[1];
   EXPECT_EQ(r.out.find("\x1b["), std::string::npos) << "no colour when not a terminal";
   ExpectNothingLeft(marker);
 
   // The report: a picture and a trace per run, and a page showing them all.
   const std::string index = ReadFile(out + "/index.html");
-  for (const std::string name : {"web-sync", "web-async", "math-sync-x2", "bank-threads-locked"}) {
+  for (const std::string name :
+       {"web-sync", "web-async", "math-sync-x2", "bank-threads-locked", "exec-async-sleep"}) {
     EXPECT_NE(index.find("<img src=\"" + name + ".svg\""), std::string::npos) << name;
     const std::string svg = ReadFile(out + "/" + name + ".svg");
     size_t bars = 0;

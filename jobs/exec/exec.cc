@@ -25,7 +25,10 @@ using exec::Ending;
 class ExecFlags final : public SubmitFlags {
  public:
   explicit ExecFlags(CLI::App& cmd) {
-    cmd.add_option("--arg", args_, "an item: one task runs the command with it (repeatable)");
+    // One value each (repeat the flag for more), so that "--arg x -- cmd"
+    // ends the item list where it should.
+    cmd.add_option("--arg", args_, "an item: one task runs the command with it (repeatable)")
+        ->allow_extra_args(false);
     cmd.add_option("--args-file", args_file_,
                    "one item per line of FILE (- is stdin); blank lines are skipped");
     cmd.add_option("--timeout-ms", timeout_ms_,
@@ -42,7 +45,8 @@ class ExecFlags final : public SubmitFlags {
         ->check(CLI::Range(uint64_t{1}, exec::kMaxOutputBytes))
         ->capture_default_str();
     cmd.add_flag("--stdin", stdin_, "give the item on standard input instead of as an argument");
-    cmd.add_option("--env", env_, "NAME=value in the command's environment (repeatable)");
+    cmd.add_option("--env", env_, "NAME=value in the command's environment (repeatable)")
+        ->allow_extra_args(false);
     cmd.add_option("--cwd", cwd_, "the command's working directory on the worker");
     cmd.add_option("command", command_,
                    "after --: the program and its arguments; {} is the item, {#} the task "
@@ -53,25 +57,36 @@ class ExecFlags final : public SubmitFlags {
     if (Status s = exec::CheckCommand(command_); !s) return s;
     pb::ExecJob* job = spec.mutable_exec();
     for (const std::string& arg : command_) job->add_command(arg);
-    for (const std::string& item : args_) job->add_items(item);
-    if (!args_file_.empty()) {
-      Result<std::vector<std::string>> lines = ReadLines(args_file_);
-      if (!lines) return lines.error();
-      for (std::string& line : *lines) {
-        if (!line.empty()) job->add_items(std::move(line));
+    // Items are checked as they come, and reading stops once the job could
+    // not travel in one message: a file of 10^7 lines is refused after its
+    // first 16 MiB, not loaded whole.
+    size_t bytes = job->ByteSizeLong();
+    auto add = [&](std::string&& item) -> Status {
+      const size_t number = static_cast<size_t>(job->items_size()) + 1;
+      if (Status s = exec::CheckItem(item, number); !s) return s;
+      bytes += item.size() + 8;
+      if (bytes > kMaxSpecBytes || number > kMaxTasksPerJob) {
+        return InvalidArgument(
+            "too many items: a job may carry at most {} items and {:.1f} MiB of them (this one "
+            "passed that at item {}); split it into smaller jobs",
+            kMaxTasksPerJob, static_cast<double>(kMaxSpecBytes) / (1 << 20), number);
       }
+      job->add_items(std::move(item));
+      return {};
+    };
+    for (std::string item : args_) {
+      if (Status s = add(std::move(item)); !s) return s;
+    }
+    if (!args_file_.empty()) {
+      Status read = ForEachLine(args_file_, [&](std::string&& line) -> Status {
+        return line.empty() ? Status() : add(std::move(line));  // blank lines are skipped
+      });
+      if (!read) return read;
     }
     if (job->items_size() == 0) {
       if (args_file_.empty())
         return InvalidArgument("no items: give --arg ITEM or --args-file FILE");
       return InvalidArgument("no items: {} has no lines", SourceName(args_file_));
-    }
-    if (static_cast<uint64_t>(job->items_size()) > kMaxTasksPerJob) {
-      return InvalidArgument("{} items; a job may have at most {}", job->items_size(),
-                             kMaxTasksPerJob);
-    }
-    for (int i = 0; i < job->items_size(); ++i) {
-      if (Status s = exec::CheckItem(job->items(i), static_cast<size_t>(i) + 1); !s) return s;
     }
     for (const std::string& entry : env_) {
       if (Status s = exec::CheckEnv(entry); !s) return s;

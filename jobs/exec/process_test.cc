@@ -3,7 +3,6 @@
 // output caps, standard input, stop requests, and the reaper.
 #include "jobs/exec/process.h"
 
-#include <dirent.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -15,7 +14,9 @@
 #include <sstream>
 #include <thread>
 
+#include "common/subprocess.h"
 #include "jobs/exec/reaper.h"
+#include "jobs/registry.h"
 
 extern char** environ;
 
@@ -35,22 +36,7 @@ Invocation Make(std::vector<std::string> argv, Duration timeout = {}) {
   return inv;
 }
 
-// Processes (not zombies) whose command line contains `marker`.
-int Running(const std::string& marker) {
-  int found = 0;
-  DIR* proc = opendir("/proc");
-  while (dirent* entry = readdir(proc)) {
-    if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
-    std::ifstream in(std::string("/proc/") + entry->d_name + "/cmdline");
-    std::stringstream text;
-    text << in.rdbuf();
-    std::string cmdline = text.str();
-    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    if (cmdline.find(marker) != std::string::npos) ++found;
-  }
-  closedir(proc);
-  return found;
-}
+int Running(const std::string& marker) { return static_cast<int>(ProcessesRunning(marker).size()); }
 
 // Waits (up to 3 s) until no process carries `marker`.
 bool GoneSoon(const std::string& marker) {
@@ -243,3 +229,99 @@ TEST(ReaperTest, KillsTheGroupsItHoldsWhenItsWorkerGoes) {
 
 }  // namespace
 }  // namespace fanout::jobs::exec
+
+// ---- the exec kind's runner, as a worker holds it ------------------------------
+
+namespace fanout::jobs {
+namespace {
+
+pb::Task ExecTask(std::vector<std::string> command, std::string item, uint32_t retries = 0) {
+  pb::Task task;
+  task.set_job_id("0badc0de-7");
+  task.set_index(3);
+  task.set_attempt(1);
+  task.set_model(pb::SYNC);
+  for (std::string& arg : command) task.mutable_exec()->add_command(std::move(arg));
+  task.mutable_exec()->set_item(std::move(item));
+  task.mutable_exec()->set_retries(retries);
+  return task;
+}
+
+WorkerEnv AllowExec(std::vector<std::string> programs = {}) {
+  WorkerEnv env;
+  env.allow_exec = true;
+  env.exec_allowed = std::move(programs);
+  return env;
+}
+
+pb::Result RunTask(const WorkerEnv& env, const pb::Task& task) {
+  Result<std::unique_ptr<Runner>> runner = Kinds().Find("exec")->NewRunner(env);
+  EXPECT_TRUE(runner.ok()) << runner.error().message;
+  pb::Result result;
+  (*runner)->RunBlocking(task, result, {});
+  return result;
+}
+
+TEST(ExecRunnerTest, AWorkerWithoutAllowExecRefusesAndSaysHowToAllowIt) {
+  Result<std::unique_ptr<Runner>> runner = Kinds().Find("exec")->NewRunner({});
+  ASSERT_TRUE(runner.ok());
+  EXPECT_FALSE((*runner)->enabled()) << "it must not offer exec in its Hello";
+  pb::Result r = RunTask({}, ExecTask({"echo"}, "hi"));
+  EXPECT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), "this worker does not run commands: start it with --allow-exec");
+}
+
+TEST(ExecRunnerTest, CommandsKnowTheirJobTaskAndAttempt) {
+  pb::Result r = RunTask(AllowExec(), ExecTask({"sh", "-c",
+                                                "echo $FANOUT_JOB_ID $FANOUT_TASK_INDEX "
+                                                "$FANOUT_ATTEMPT $0"},
+                                               "an item"));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.text(), "0badc0de-7 3 1 an item");
+  EXPECT_EQ(r.exit_code(), 0);
+}
+
+TEST(ExecRunnerTest, RetriesRunAFailedCommandAgainWithTheNextAttempt) {
+  const std::vector<std::string> flaky = {
+      "sh", "-c", "test $FANOUT_ATTEMPT -ge 3 && echo ok on $FANOUT_ATTEMPT || exit 7"};
+  pb::Result twice = RunTask(AllowExec(), ExecTask(flaky, "x", 2));
+  ASSERT_TRUE(twice.ok()) << twice.error();
+  EXPECT_EQ(twice.text(), "ok on 3");
+  pb::Result once = RunTask(AllowExec(), ExecTask(flaky, "x", 1));
+  EXPECT_FALSE(once.ok());
+  EXPECT_EQ(once.error(), "exit 7");
+  EXPECT_EQ(once.exit_code(), 7);
+  // A second dispatch counts on from the first's tries.
+  pb::Task again = ExecTask({"sh", "-c", "echo $FANOUT_ATTEMPT"}, "x", 1);
+  again.set_attempt(2);
+  EXPECT_EQ(RunTask(AllowExec(), again).text(), "3");
+}
+
+TEST(ExecRunnerTest, ExecAllowRunsOnlyThoseProgramsAndNeverOneNamedByTheItem) {
+  const WorkerEnv env = AllowExec({"echo"});
+  EXPECT_EQ(RunTask(env, ExecTask({"echo", "hi"}, "there")).text(), "hi there");
+  pb::Result other = RunTask(env, ExecTask({"sh", "-c", "echo"}, "x"));
+  EXPECT_FALSE(other.ok());
+  EXPECT_EQ(other.error(), "this worker runs only echo: not sh");
+  pb::Result from_item = RunTask(env, ExecTask({"{}", "hi"}, "echo"));
+  EXPECT_FALSE(from_item.ok());
+  EXPECT_NE(from_item.error().find("may not come from the item"), std::string::npos)
+      << from_item.error();
+  // An allowed program that does not exist stops the worker at start.
+  Result<std::unique_ptr<Runner>> bad = Kinds().Find("exec")->NewRunner(AllowExec({"convx"}));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().message, "--exec-allow convx: not found: convx");
+}
+
+TEST(ExecRunnerTest, OutputThatIsNotTextTravelsAsBytes) {
+  pb::Result r = RunTask(AllowExec(), ExecTask({"printf", "\\377\\000x"}, ""));
+  ASSERT_TRUE(r.ok()) << r.error();
+  EXPECT_EQ(r.data(), std::string("\xff\0x", 3));
+  EXPECT_FALSE(r.has_text());
+  pb::Result missing = RunTask(AllowExec(), ExecTask({"convx"}, "a.jpg"));
+  EXPECT_EQ(missing.error(), "not found: convx");
+  EXPECT_FALSE(missing.has_exit_code());
+}
+
+}  // namespace
+}  // namespace fanout::jobs
