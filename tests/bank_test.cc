@@ -5,6 +5,7 @@
 #include "jobs/bank/bank.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <iostream>
 #include <thread>
@@ -195,6 +196,44 @@ TEST(BankTest, HealthSaysWhichServicesAnswer) {
   CommandResult missing = RunFanout({"health", (*site)->address() + "/no-such-page"});
   EXPECT_EQ(missing.status, 3);
   EXPECT_NE(missing.err.find("HTTP 404"), std::string::npos) << missing.err;
+}
+
+// --compare works for every kind: the bank job under each model, every run
+// judged by its sum (the unsafe mode's loss is its lesson, not a failure).
+TEST(BankTest, CompareRunsEveryModelAndJudgesEachBySum) {
+  Bank bank = StartBank(2, {"--db", ":memory:"});
+  ASSERT_TRUE(bank.cluster);
+  std::vector<std::string> args = BankArgs(bank, "atomic", "sync");
+  args.push_back("--compare");
+  CommandResult r = RunFanout(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = r.Json();
+  ASSERT_EQ(j["runs"].size(), 4u) << r.out;
+  for (const auto& run : j["runs"]) {
+    EXPECT_EQ(run["result"], "sum 5000 right") << run;
+    EXPECT_EQ(run["right"], true);
+  }
+  EXPECT_EQ(j["runs"][3]["workers_used"], 2);
+}
+
+TEST(BankTest, AJobWaitingForALedgerThatDoesNotAnswerSaysSoAtOnce) {
+  // A coordinator pointed at a ledger nobody runs.
+  client::ClusterOptions options = ClusterWith(1);
+  options.coordinator_flags = {"--ledger", fmt::format("tcp://127.0.0.1:{}", FreePort())};
+  auto cluster = client::LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  Background job = StartFanout(
+      {"submit", "bank", "--coordinator", (*cluster)->clients_endpoint(), "--count", "2"});
+  const TimePoint give_up = Now() + std::chrono::seconds(3);
+  while (ReadFile(job.out_path).find("waiting: the ledger at") == std::string::npos &&
+         Now() < give_up) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  EXPECT_NE(ReadFile(job.out_path).find("has not answered yet (is it running?)"), std::string::npos)
+      << ReadFile(job.out_path);
+  job.process.Signal(SIGINT);
+  CommandResult r = job.Finish(std::chrono::seconds(10));
+  EXPECT_EQ(r.status, 130) << "cancelled at once, not after the ledger's 30 s: " << r.out << r.err;
 }
 
 TEST(BankTest, BankJobWithoutALedgerIsRejected) {

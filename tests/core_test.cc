@@ -96,6 +96,20 @@ class KillAfter : public client::JobObserver {
   uint32_t after_;
 };
 
+TEST(CoreTest, CompareRunsTheMathJobUnderEveryModelAndJudgesItsValues) {
+  auto cluster = client::LocalCluster::Start(ClusterWith(2));
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  std::vector<std::string> args = MathArgs(**cluster, "sync", 8, kIterations);
+  args.push_back("--compare");
+  CommandResult r = RunFanout(args);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const nlohmann::json j = r.Json();
+  ASSERT_EQ(j["runs"].size(), 4u) << r.out;
+  for (const auto& run : j["runs"]) EXPECT_EQ(run["result"], "all 8 values right") << run;
+  EXPECT_EQ(j["runs"][3]["label"], "sync x2");
+  EXPECT_NE(r.err.find("speed-up"), std::string::npos) << "the table, for people, on stderr";
+}
+
 TEST(CoreTest, WorkerKilledMidJobAndEveryTaskStillCompletesExactlyOnce) {
   auto cluster = client::LocalCluster::Start(ClusterWith(2));
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
