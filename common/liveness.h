@@ -23,7 +23,9 @@ class Liveness {
   void Heard(TimePoint now) { heard_ = now; }
   void Sent(TimePoint now) { sent_ = now; }
 
-  bool Expired(TimePoint now) const { return now - heard_ > timeout_; }
+  // At its deadline exactly, as NextDeadline() says (else a loop woken then
+  // finds nothing due and wakes again at once).
+  bool Expired(TimePoint now) const { return now - heard_ >= timeout_; }
   bool HeartbeatDue(TimePoint now) const { return now - sent_ >= interval_; }
   Duration Silence(TimePoint now) const { return now - heard_; }
 

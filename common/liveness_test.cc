@@ -10,16 +10,17 @@ using std::chrono::milliseconds;
 TEST(LivenessTest, PeerExpiresAfterThreeSilentIntervals) {
   const TimePoint t0{};
   Liveness peer(milliseconds(500), 3, t0);
-  EXPECT_FALSE(peer.Expired(t0 + milliseconds(1500)));
-  EXPECT_TRUE(peer.Expired(t0 + milliseconds(1501)));
+  EXPECT_FALSE(peer.Expired(t0 + milliseconds(1499)));
+  EXPECT_TRUE(peer.Expired(t0 + milliseconds(1500)));
+  EXPECT_EQ(peer.NextDeadline(), t0 + milliseconds(500)) << "the first heartbeat";
 }
 
 TEST(LivenessTest, AnyMessageKeepsPeerAlive) {
   const TimePoint t0{};
   Liveness peer(milliseconds(500), 3, t0);
   peer.Heard(t0 + milliseconds(1400));
-  EXPECT_FALSE(peer.Expired(t0 + milliseconds(2800)));
-  EXPECT_TRUE(peer.Expired(t0 + milliseconds(2901)));
+  EXPECT_FALSE(peer.Expired(t0 + milliseconds(2899)));
+  EXPECT_TRUE(peer.Expired(t0 + milliseconds(2900)));
 }
 
 TEST(LivenessTest, HeartbeatDueEveryInterval) {

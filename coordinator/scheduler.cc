@@ -106,38 +106,46 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
       return;
     }
   }
-  // A worker we never met holding tasks: we are a restarted coordinator and
-  // it is running tasks of jobs we resumed. They stay its, not run twice.
+  // A worker we never met holding tasks: we are a restarted coordinator (or
+  // one that declared it dead) and it is running tasks of jobs we know.
+  // Pending ones stay its, not run twice; the others (finished meanwhile, or
+  // running elsewhere) still hold its slots, so they count against its
+  // credit until it reports them.
   for (const pb::TaskRef& ref : hello.holding()) {
     Job* job = FindJob(ref.job_id());
     if (job == nullptr || ref.index() == 0 || ref.index() > job->slots.size()) continue;
     TaskSlot& slot = job->slots[ref.index() - 1];
-    if (slot.state != TaskState::kPending) continue;
-    slot.state = TaskState::kRunning;
-    slot.deadline = now + job->task_timeout;
-    slot.attempts = std::max<uint8_t>(slot.attempts, 1);
-    ++slot.holders;
-    Hold(fresh, TaskKey{job->id, ref.index()});
+    if (slot.state == TaskState::kPending) {
+      slot.state = TaskState::kRunning;
+      slot.deadline = now + job->task_timeout;
+      slot.attempts = std::max<uint8_t>(slot.attempts, 1);
+    }
+    Hold(fresh, TaskKey{job->id, ref.index()}, ref.attempt());
   }
-  spdlog::info(
-      "worker {} joined from {} (pid {}, {} cores, {} threads by default, runs {}{})",
-      hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
-      hello.serves().empty() ? "math, web, bank"
-                             : fmt::format("{}", fmt::join(hello.serves(), ", ")),
-      fresh.inflight.empty() ? "" : fmt::format(", running {} tasks", fresh.inflight.size()));
+  spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default, runs {}{})",
+               hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
+               hello.serves().empty() ? "math, web, bank"
+                                      : fmt::format("{}", fmt::join(hello.serves(), ", ")),
+               fresh.claims == 0 ? "" : fmt::format(", running {} tasks", fresh.claims));
   workers_.emplace(peer, std::move(fresh));
 }
 
 void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now) {
   for (const pb::TaskRef& ref : hello.holding()) {
-    TaskKey key{ref.job_id(), ref.index()};
-    if (old.inflight.erase(key) == 0) continue;
-    Hold(fresh, key);
+    auto it = old.inflight.find(TaskKey{ref.job_id(), ref.index()});
+    if (it == old.inflight.end()) continue;
+    // The claims move: the task's holders stay as they are.
+    const uint32_t n = static_cast<uint32_t>(it->second.size());
+    std::vector<uint32_t>& attempts = fresh.inflight[it->first];
+    attempts.insert(attempts.end(), it->second.begin(), it->second.end());
+    fresh.load[it->first.job] += n;
+    fresh.claims += n;
+    old.inflight.erase(it);
   }
   const size_t lost = old.inflight.size();
   LetGo(old.inflight, hello.worker_id(), now);
   spdlog::info("worker {} reconnected holding {} tasks ({} others go back to the queue)",
-               hello.worker_id(), fresh.inflight.size(), lost);
+               hello.worker_id(), fresh.claims, lost);
 }
 
 void Scheduler::OnHeartbeat(Worker& worker, const pb::Heartbeat& hb) {
@@ -151,6 +159,11 @@ void Scheduler::OnHeartbeat(Worker& worker, const pb::Heartbeat& hb) {
   worker.clock_offset_us = ((t1 - t0) + (t2 - t3)) / 2;
 }
 
+bool Scheduler::TakesTasks(const PeerId& peer) const {
+  auto it = workers_.find(peer);
+  return it != workers_.end() && !it->second.draining;
+}
+
 int64_t Scheduler::ClockOffsetMicros(const PeerId& peer) const {
   auto it = workers_.find(peer);
   return it == workers_.end() ? 0 : it->second.clock_offset_us;
@@ -158,7 +171,7 @@ int64_t Scheduler::ClockOffsetMicros(const PeerId& peer) const {
 
 void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now) {
   ++stats_.results;
-  if (worker != nullptr) Release(*worker, result.job_id(), result.index());
+  if (worker != nullptr) Release(*worker, result.job_id(), result.index(), result.attempt());
   Job* job = FindJob(result.job_id());
   if (job == nullptr || result.index() == 0 || result.index() > job->slots.size()) {
     ++stats_.duplicates_dropped;
@@ -193,7 +206,7 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
 }
 
 void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
-  if (!Release(worker, returned.job_id(), returned.index())) return;
+  if (!Release(worker, returned.job_id(), returned.index(), returned.attempt())) return;
   Job* job = FindJob(returned.job_id());
   if (job == nullptr) return;
   TaskSlot& slot = job->slots[returned.index() - 1];
@@ -206,15 +219,29 @@ void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
   }
 }
 
-void Scheduler::Hold(Worker& worker, const TaskKey& key) {
-  worker.inflight.insert(key);
+void Scheduler::Hold(Worker& worker, const TaskKey& key, uint32_t attempt) {
+  worker.inflight[key].push_back(attempt);
   ++worker.load[key.job];
+  ++worker.claims;
+  if (Job* job = FindJob(key.job)) ++job->slots[key.index - 1].holders;
 }
 
-bool Scheduler::Release(Worker& worker, const std::string& job_id, uint32_t index) {
-  if (worker.inflight.erase(TaskKey{job_id, index}) == 0) return false;
+bool Scheduler::Release(Worker& worker, const std::string& job_id, uint32_t index,
+                        uint32_t attempt) {
+  auto it = worker.inflight.find(TaskKey{job_id, index});
+  if (it == worker.inflight.end()) return false;
+  std::vector<uint32_t>& attempts = it->second;
+  // A claim made from an older worker's Hello does not know its attempt:
+  // any result of the task releases it.
+  auto held = std::find(attempts.begin(), attempts.end(), attempt);
+  if (held == attempts.end()) held = std::find(attempts.begin(), attempts.end(), 0u);
+  if (held == attempts.end() && attempt == 0) held = attempts.begin();
+  if (held == attempts.end()) return false;
+  attempts.erase(held);
+  if (attempts.empty()) worker.inflight.erase(it);
   auto load = worker.load.find(job_id);
   if (load != worker.load.end() && --load->second == 0) worker.load.erase(load);
+  --worker.claims;
   if (Job* job = FindJob(job_id)) --job->slots[index - 1].holders;
   return true;
 }
@@ -226,18 +253,17 @@ void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
   ++stats_.workers_lost;
   spdlog::warn("worker {} silent for {:.1f} s: presumed dead, {} tasks go back to the queue",
                worker.hello.worker_id(),
-               std::chrono::duration<double>(worker.liveness.Silence(now)).count(),
-               worker.inflight.size());
+               std::chrono::duration<double>(worker.liveness.Silence(now)).count(), worker.claims);
   LetGo(worker.inflight, worker.hello.worker_id(), now);
 }
 
-void Scheduler::LetGo(const std::unordered_set<TaskKey, TaskKeyHash>& tasks,
+void Scheduler::LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,
                       const std::string& worker, TimePoint now) {
-  for (const TaskKey& key : tasks) {
+  for (const auto& [key, attempts] : tasks) {
     Job* job = FindJob(key.job);
     if (job == nullptr) continue;
     TaskSlot& slot = job->slots[key.index - 1];
-    --slot.holders;
+    slot.holders -= static_cast<uint8_t>(attempts.size());
     if (slot.state == TaskState::kRunning && slot.holders == 0) {
       Requeue(*job, key.index, fmt::format("worker {} stopped answering", worker), now);
     }
@@ -280,7 +306,7 @@ void Scheduler::CheckDeadlines(TimePoint now) {
   };
   std::vector<Overdue> overdue;
   for (const auto& [peer, worker] : workers_) {
-    for (const TaskKey& key : worker.inflight) {
+    for (const auto& [key, claims] : worker.inflight) {
       const Job* job = FindJob(key.job);
       if (job == nullptr || job->task_timeout == Duration::zero()) continue;
       const TaskSlot& slot = job->slots[key.index - 1];
@@ -346,8 +372,8 @@ void Scheduler::RefreshAssignment(Job& job) {
           std::find(job.assigned.begin(), job.assigned.end(), peer) != job.assigned.end()) {
         continue;
       }
-      if (best == nullptr || w.inflight.size() < best->inflight.size() ||
-          (w.inflight.size() == best->inflight.size() && w.seq < best->seq)) {
+      if (best == nullptr || w.claims < best->claims ||
+          (w.claims == best->claims && w.seq < best->seq)) {
         best = &w;
       }
     }
@@ -413,10 +439,9 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now
   slot.state = TaskState::kRunning;
   slot.deadline = now + job.task_timeout;
   ++slot.attempts;
-  ++slot.holders;
   const uint32_t capacity = Capacity(worker, job);
   job.capacity = std::max(job.capacity, capacity);
-  Hold(worker, TaskKey{job.id, index});
+  Hold(worker, TaskKey{job.id, index}, slot.attempts);
 
   pb::Envelope env = NewEnvelope();
   pb::Task* task = env.mutable_task();
@@ -578,7 +603,7 @@ void Scheduler::OnStatus(const PeerId& peer) {
     out->set_host(w->hello.host());
     out->set_pid(w->hello.pid());
     out->set_concurrency(w->hello.concurrency());
-    out->set_inflight(static_cast<uint32_t>(w->inflight.size()));
+    out->set_inflight(w->claims);
     out->set_draining(w->draining);
     for (const auto& kind : jobs::Kinds().all()) {
       if (w->serves & KindBit(kind.get())) out->add_serves(std::string(kind->name()));
@@ -594,6 +619,10 @@ void Scheduler::OnStatus(const PeerId& peer) {
 
 void Scheduler::OnWatch(const PeerId& peer, const std::string& job_id, TimePoint now) {
   if (Job* job = FindJob(job_id)) {
+    // What this turn has for the job goes out first, to whoever followed
+    // it: the replay below reads the journal, which already holds those
+    // results, and must not be followed by them again.
+    FlushEvents(*job);
     Follow(*job, peer, now);
     if (journal_ != nullptr) Replay(peer, job_id, journal_->Results(job_id));
     spdlog::info("job {}: client {} follows it again", job_id, PrintablePeer(peer));
@@ -777,18 +806,24 @@ void Scheduler::Tick(TimePoint now) {
   CheckDeadlines(now);
 
   std::vector<std::string> abandoned;
-  for (auto& [peer, client] : clients_) {
+  for (auto it = clients_.begin(); it != clients_.end();) {
+    const PeerId& peer = it->first;
+    Client& client = it->second;
     if (client.liveness.Expired(now)) {
       spdlog::warn("client {} silent for {:.1f} s: cancelling its {} jobs", PrintablePeer(peer),
                    std::chrono::duration<double>(client.liveness.Silence(now)).count(),
                    client.jobs.size());
       abandoned.insert(abandoned.end(), client.jobs.begin(), client.jobs.end());
-    } else if (client.liveness.HeartbeatDue(now)) {
+      it = clients_.erase(it);  // gone; a Watch brings it back
+      continue;
+    }
+    if (client.liveness.HeartbeatDue(now)) {
       pb::Envelope env = NewEnvelope();
       env.mutable_heartbeat();
       to_clients_.push_back({peer, std::move(env)});
       client.liveness.Sent(now);
     }
+    ++it;
   }
   for (const std::string& id : abandoned) {
     if (FindJob(id) != nullptr) FinishJob(id, "the client went away", now);

@@ -126,6 +126,9 @@ class Scheduler {
   std::vector<Outgoing>& to_clients();
 
   size_t worker_count() const { return workers_.size(); }
+  // Whether `peer` is a worker this scheduler counts as alive and taking
+  // tasks (not declared dead, not draining). For checks from outside.
+  bool TakesTasks(const PeerId& peer) const;
   // A worker's clock minus the coordinator's, as the heartbeats measured it.
   int64_t ClockOffsetMicros(const PeerId& peer) const;
   size_t job_count() const { return jobs_.size(); }
@@ -137,7 +140,7 @@ class Scheduler {
   struct TaskSlot {
     TaskState state = TaskState::kPending;
     uint8_t attempts = 0;  // dispatches so far
-    uint8_t holders = 0;   // workers that have it in flight now
+    uint8_t holders = 0;   // claims on it: workers running an attempt of it now
     TimePoint deadline{};  // of the attempt running now, when the job has a timeout
   };
   struct TaskKey {
@@ -161,8 +164,11 @@ class Scheduler {
     int64_t clock_offset_us = 0;
     int64_t best_delay_us = INT64_MAX;
     uint64_t serves = 0;  // the kinds it runs: bit i for the registry's kind i
-    std::unordered_set<TaskKey, TaskKeyHash> inflight;
-    std::unordered_map<std::string, uint32_t> load;  // in-flight tasks per job
+    // Its claims: the tasks it runs, and which attempts of each (an attempt
+    // past its deadline may be sent again to the same worker).
+    std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash> inflight;
+    std::unordered_map<std::string, uint32_t> load;  // claims per job: what credit counts
+    uint32_t claims = 0;                             // in all
   };
   struct Job {
     std::string id;
@@ -200,9 +206,9 @@ class Scheduler {
   void OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint now);
   // Moves what a reconnected worker still holds from its old entry to its new one.
   void Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now);
-  // Gives up a worker's claim on `tasks`; those no one else holds are requeued.
-  void LetGo(const std::unordered_set<TaskKey, TaskKeyHash>& tasks, const std::string& worker,
-             TimePoint now);
+  // Gives up a worker's claims on `tasks`; those no one else holds are requeued.
+  void LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,
+             const std::string& worker, TimePoint now);
   void OnResult(Worker* worker, const pb::Result& result, TimePoint now);
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
@@ -232,10 +238,12 @@ class Scheduler {
   static bool HasPending(Job& job);
   static uint32_t PopPending(Job& job);
   void SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now);
-  // Puts a task on a worker's books (it is running it).
-  void Hold(Worker& worker, const TaskKey& key);
-  // Removes a task from a worker's books; true if the worker held it.
-  bool Release(Worker& worker, const std::string& job_id, uint32_t index);
+  // Puts a claim on attempt `attempt` of a task on a worker's books (it is
+  // running it) and counts it among the task's holders.
+  void Hold(Worker& worker, const TaskKey& key, uint32_t attempt);
+  // Removes the worker's claim on that attempt (any one, for attempt 0);
+  // true if it had one. A second result of one attempt releases nothing.
+  bool Release(Worker& worker, const std::string& job_id, uint32_t index, uint32_t attempt);
   // An attempt of a task ended without a result (`fault` says how): it runs
   // again, or fails once it has had max_attempts.
   void Requeue(Job& job, uint32_t index, std::string fault, TimePoint now);

@@ -23,13 +23,49 @@ class SchedulerTest : public testing::Test {
     return o;
   }
 
-  void Hello(const PeerId& peer, uint32_t threads = 4, int64_t pid = 100) {
+  void Hello(const PeerId& peer, uint32_t threads = 4, int64_t pid = 100,
+             std::vector<std::string> serves = {}) {
     pb::Envelope env = NewEnvelope();
     env.mutable_hello()->set_worker_id(peer);
     env.mutable_hello()->set_host("host");
     env.mutable_hello()->set_pid(pid);
     env.mutable_hello()->set_concurrency(threads);
+    for (std::string& kind : serves) env.mutable_hello()->add_serves(std::move(kind));
     scheduler_.OnWorkerMessage(peer, env, now_);
+  }
+
+  // The reasons `client` was told its job waits, in order ("" when it goes on).
+  std::vector<std::string> Waiting(const PeerId& client) {
+    Clients();
+    std::vector<std::string> reasons;
+    for (const Outgoing& o : client_log_) {
+      if (o.peer == client && o.envelope.has_waiting())
+        reasons.push_back(o.envelope.waiting().reason());
+    }
+    return reasons;
+  }
+
+  // The tasks `worker` runs, as the coordinator counts them (its claims).
+  uint32_t InFlight(const PeerId& worker) {
+    pb::Envelope status = NewEnvelope();
+    status.mutable_status();
+    scheduler_.OnClientMessage("status", status, now_);
+    for (const Outgoing& o : Clients()) {
+      if (!o.envelope.has_status_reply()) continue;
+      for (const auto& w : o.envelope.status_reply().workers()) {
+        if (w.worker_id() == worker) return w.inflight();
+      }
+    }
+    return 0;
+  }
+
+  pb::JobSpec ExecSpec(uint32_t count) {
+    pb::JobSpec spec;
+    spec.set_model(pb::ASYNC);
+    spec.set_count(count);
+    spec.mutable_exec()->add_command("true");
+    for (uint32_t i = 0; i < count; ++i) spec.mutable_exec()->add_items("x");
+    return spec;
   }
 
   void Heartbeat(const PeerId& peer) {
@@ -198,7 +234,7 @@ TEST_F(SchedulerTest, WorkerIsNotDeadWithinThreeIntervals) {
   Hello("w1", 2);
   Submit("c1", Spec(pb::THREADS, 2));
   Dispatch();
-  Advance(milliseconds(1500));
+  Advance(milliseconds(1499));
   scheduler_.Tick(now_);
   EXPECT_EQ(scheduler_.worker_count(), 1u);
   EXPECT_EQ(scheduler_.stats().requeued, 0u);
@@ -802,6 +838,164 @@ TEST(ClockOffsetTest, HeartbeatsMoveResultStampsOntoTheCoordinatorsClock) {
     }
   }
   EXPECT_TRUE(seen);
+}
+
+// ---- routing by kind, and telling a client that its job waits ------------------
+
+TEST_F(SchedulerTest, TasksGoOnlyToWorkersThatServeTheirKind) {
+  Hello("plain", 4, 100, {"math", "web", "bank"});
+  Hello("exec", 4, 101, {"math", "web", "bank", "exec"});
+  Submit("c1", ExecSpec(6));
+  auto sent = Dispatch();
+  EXPECT_EQ(sent.count("plain"), 0u) << "a worker without --allow-exec never gets a command";
+  EXPECT_EQ(sent["exec"].size(), 6u);
+  // A worker older than Hello.serves runs the built-in kinds, not exec.
+  Hello("old", 4, 102);
+  Submit("c2", ExecSpec(1));
+  EXPECT_EQ(Dispatch().count("old"), 0u);
+}
+
+TEST_F(SchedulerTest, AJobNoWorkerCanRunWaitsAndItsClientIsToldWhyAndWhenItGoesOn) {
+  Hello("plain", 4, 100, {"math"});
+  const std::string job = Submit("c1", ExecSpec(2));
+  EXPECT_TRUE(Dispatch().empty());
+  scheduler_.Tick(now_);
+  EXPECT_TRUE(Waiting("c1").empty()) << "not at once: a worker may be on its way";
+  Advance(milliseconds(600));
+  Heartbeat("plain");
+  scheduler_.Tick(now_);
+  ASSERT_EQ(Waiting("c1").size(), 1u);
+  EXPECT_EQ(Waiting("c1")[0],
+            "no connected worker can run exec tasks: start one with --allow-exec");
+  Advance(milliseconds(500));
+  Heartbeat("plain");
+  scheduler_.Tick(now_);
+  EXPECT_EQ(Waiting("c1").size(), 1u) << "said once";
+  Hello("exec", 4, 101, {"exec"});
+  scheduler_.Tick(now_);
+  EXPECT_EQ(Waiting("c1").back(), "") << "told it goes on";
+  EXPECT_EQ(Dispatch()["exec"].size(), 2u);
+}
+
+TEST_F(SchedulerTest, WithNoWorkerAtAllTheClientIsToldSo) {
+  Submit("c1", Spec(pb::SYNC, 1));
+  Advance(milliseconds(600));
+  scheduler_.Tick(now_);
+  ASSERT_FALSE(Waiting("c1").empty());
+  EXPECT_EQ(Waiting("c1")[0], "no worker is connected to the coordinator");
+}
+
+// ---- claims: what each worker runs, per attempt -----------------------------------
+
+TEST_F(SchedulerTest, AnAttemptSentAgainToTheSameStuckWorkerIsASecondClaimAndBothAreLetGo) {
+  SchedulerOptions o = Options();
+  Hello("w1", 4);
+  pb::JobSpec spec = Spec(pb::THREADS, 1);
+  spec.set_task_timeout_ms(1000);
+  spec.set_max_attempts(5);
+  const std::string job = Submit("c1", spec);
+  ASSERT_EQ(Dispatch()["w1"].size(), 1u);
+  // Past its deadline the task runs again; the only worker is the stuck one.
+  Advance(milliseconds(1100));
+  Heartbeat("w1");
+  scheduler_.Tick(now_);
+  auto again = Dispatch()["w1"];
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt(), 2u);
+  // The worker dies holding both attempts: the task must run again.
+  Hello("w2", 4, 200);
+  for (int i = 0; i < 4; ++i) {
+    Advance(milliseconds(450));
+    Heartbeat("w2");
+    scheduler_.Tick(now_);
+  }
+  auto rescued = Dispatch()["w2"];
+  ASSERT_EQ(rescued.size(), 1u) << "a task both of whose claims died is not forgotten";
+  Finish("w2", rescued[0]);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->ok(), 1u);
+}
+
+TEST_F(SchedulerTest, ASecondResultOfOneAttemptReleasesNoOtherAttemptsClaim) {
+  Hello("w1", 3);
+  pb::JobSpec spec = Spec(pb::THREADS, 2);
+  spec.set_task_timeout_ms(1000);
+  Submit("c1", spec);
+  auto first = Dispatch()["w1"];
+  ASSERT_EQ(first.size(), 2u);
+  Advance(milliseconds(1100));
+  Heartbeat("w1");
+  scheduler_.Tick(now_);
+  // Past the deadline: task 1 runs again on the one worker, which has a
+  // thread free; w1 now runs attempt 1 of both tasks and attempt 2 of task 1.
+  auto again = Dispatch()["w1"];
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(InFlight("w1"), 3u);
+  Finish("w1", first[0]);  // attempt 1 of task 1 ends...
+  Finish("w1", first[0]);  // ...and its result arrives twice
+  EXPECT_EQ(InFlight("w1"), 2u) << "the duplicate must not free attempt 2's claim";
+}
+
+TEST_F(SchedulerTest, ARestartedCoordinatorCountsATaskAWorkerStillRunsEvenIfItIsDone) {
+  // The worker says it still runs attempt 1 of task 1, which another
+  // worker finished: that thread is busy, so a sync job sends it nothing.
+  Hello("w2", 4, 200);
+  const std::string job = Submit("c1", Spec(pb::SYNC, 3));
+  auto sent = Dispatch()["w2"];
+  ASSERT_EQ(sent.size(), 1u);
+  Finish("w2", sent[0]);
+  pb::Envelope hello = NewEnvelope();
+  hello.mutable_hello()->set_worker_id("w1");
+  hello.mutable_hello()->set_host("host");
+  hello.mutable_hello()->set_pid(100);
+  pb::TaskRef* ref = hello.mutable_hello()->add_holding();
+  ref->set_job_id(job);
+  ref->set_index(1);
+  ref->set_attempt(1);
+  scheduler_.OnWorkerMessage("w1", hello, now_);
+  EXPECT_EQ(Dispatch().count("w1"), 0u) << "w1's one sync slot is taken";
+}
+
+// ---- clients -----------------------------------------------------------------
+
+TEST_F(SchedulerTest, AWatchInTheSameTurnAsAResultDoesNotSendItTwice) {
+  Hello("w1");
+  const std::string job = Submit("c1", Spec(pb::SYNC, 2));
+  auto sent = Dispatch()["w1"];
+  ASSERT_EQ(sent.size(), 1u);
+  // One loop turn: the result arrives, then the client (on a new
+  // connection) asks to follow the job again.
+  Finish("w1", sent[0]);
+  pb::Envelope watch = NewEnvelope();
+  watch.mutable_watch()->set_job_id(job);
+  scheduler_.OnClientMessage("c1-again", watch, now_);
+  Clients();
+  int done_for_task_1 = 0, live = 0;
+  for (const Outgoing& o : client_log_) {
+    if (o.peer != "c1-again" || !o.envelope.has_events()) continue;
+    for (const auto& e : o.envelope.events().events()) {
+      if (e.type() != pb::TaskEvent::DONE || e.index() != 1) continue;
+      ++done_for_task_1;
+      live += o.envelope.events().replay() ? 0 : 1;
+    }
+  }
+  EXPECT_EQ(done_for_task_1, 1) << "once, in the replay";
+  EXPECT_EQ(live, 0);
+}
+
+TEST_F(SchedulerTest, ASilentClientsJobsAreCancelledAndTheClientForgotten) {
+  Hello("w1");
+  Submit("c1", Spec(pb::SYNC, 100));
+  Dispatch();
+  for (int i = 0; i < 25; ++i) {
+    Advance(milliseconds(500));
+    Heartbeat("w1");
+    scheduler_.Tick(now_);
+  }
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->reason(), "the client went away");
+  // Nothing is left to wake for: the next wake-up is a heartbeat away.
+  EXPECT_GT(scheduler_.NextWakeup(now_), now_);
 }
 
 }  // namespace

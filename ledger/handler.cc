@@ -33,10 +33,17 @@ uint64_t Execute(Store& store, const pb::LedgerRequest& r, pb::LedgerReply* repl
       return out->ticket;
     }
     case pb::LedgerRequest::kSnapshot: {
+      // Sealed first, read second: what the reply shows is final.
+      uint64_t ticket = 0;
+      if (r.snapshot().close()) {
+        Result<uint64_t> sealed = store.Close(book);
+        if (!sealed) return Fail(reply, sealed.error()), 0;
+        ticket = *sealed;
+      }
       Result<Balances> balances = store.Snapshot(book);
       if (!balances) return Fail(reply, balances.error()), 0;
       reply->mutable_balances()->insert(balances->begin(), balances->end());
-      return 0;
+      return ticket;
     }
     case pb::LedgerRequest::kReset: {
       Result<uint64_t> ticket =

@@ -30,7 +30,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
                           "NOT NULL, balance INTEGER NOT NULL, PRIMARY KEY (book, account)) "
                           "WITHOUT ROWID",
                           "CREATE TABLE IF NOT EXISTS transfers (book TEXT NOT NULL, transfer_id "
-                          "TEXT NOT NULL, PRIMARY KEY (book, transfer_id)) WITHOUT ROWID"}) {
+                          "TEXT NOT NULL, PRIMARY KEY (book, transfer_id)) WITHOUT ROWID",
+                          "CREATE TABLE IF NOT EXISTS closed_books (book TEXT PRIMARY KEY) "
+                          "WITHOUT ROWID"}) {
     if (Status s = Exec(db, sql); !s) return Unavailable("{}: {}", path, s.error().message);
   }
   if (Status s = store->Load(); !s) return s.error();
@@ -45,7 +47,8 @@ Status Store::Load() {
   MutexLock lock(mu_);
   Statement accounts(db_, "SELECT book, account, balance FROM accounts");
   Statement transfers(db_, "SELECT book, transfer_id FROM transfers");
-  if (!accounts || !transfers) return Internal("sqlite: {}", sqlite3_errmsg(db_));
+  Statement closed(db_, "SELECT book FROM closed_books");
+  if (!accounts || !transfers || !closed) return Internal("sqlite: {}", sqlite3_errmsg(db_));
   while (sqlite3_step(accounts.get()) == SQLITE_ROW) {
     books_[Text(accounts.get(), 0)].balances[Text(accounts.get(), 1)] =
         sqlite3_column_int64(accounts.get(), 2);
@@ -53,6 +56,7 @@ Status Store::Load() {
   while (sqlite3_step(transfers.get()) == SQLITE_ROW) {
     books_[Text(transfers.get(), 0)].applied.insert(Text(transfers.get(), 1));
   }
+  while (sqlite3_step(closed.get()) == SQLITE_ROW) books_[Text(closed.get(), 0)].closed = true;
   return {};
 }
 
@@ -92,6 +96,31 @@ Result<uint64_t> Store::Reset(const std::string& book, uint32_t accounts, int64_
   return Queue(std::move(writes));
 }
 
+Result<Store::Book*> Store::Writable(const std::string& book) {
+  auto b = books_.find(book);
+  if (b == books_.end()) return InvalidArgument("unknown book '{}'", book);
+  if (b->second.closed) {
+    return InvalidArgument("the book '{}' is closed: its job has ended", book);
+  }
+  return &b->second;
+}
+
+Result<uint64_t> Store::Close(const std::string& book) {
+  MutexLock lock(mu_);
+  if (Status s = Usable(); !s) return s.error();
+  auto b = books_.find(book);
+  if (b == books_.end()) return InvalidArgument("unknown book '{}'", book);
+  if (b->second.closed) return last_ticket_;  // durable once the first was
+  b->second.closed = true;
+  return Queue({SealBook{book}});
+}
+
+bool Store::IsClosed(const std::string& book) const {
+  MutexLock lock(mu_);
+  auto b = books_.find(book);
+  return b != books_.end() && b->second.closed;
+}
+
 Result<int64_t> Store::Get(const std::string& book, const std::string& account) const {
   MutexLock lock(mu_);
   auto b = books_.find(book);
@@ -105,10 +134,10 @@ Result<uint64_t> Store::Set(const std::string& book, const std::string& account,
   if (balance < 0) return InvalidArgument("a balance cannot be negative ({})", balance);
   MutexLock lock(mu_);
   if (Status s = Usable(); !s) return s.error();
-  auto b = books_.find(book);
-  if (b == books_.end()) return InvalidArgument("unknown book '{}'", book);
-  auto a = b->second.balances.find(account);
-  if (a == b->second.balances.end()) return InvalidArgument("unknown account '{}'", account);
+  Result<Book*> b = Writable(book);
+  if (!b) return b.error();
+  auto a = (*b)->balances.find(account);
+  if (a == (*b)->balances.end()) return InvalidArgument("unknown account '{}'", account);
   a->second = balance;
   return Queue({Upsert{book, account, balance}});
 }
@@ -126,6 +155,7 @@ Result<TransferOutcome> Store::Transfer(const std::string& book, const std::stri
     // Answered again (a lost reply, a re-run task): durable once the first was.
     return TransferOutcome{.already_applied = true, .ticket = last_ticket_};
   }
+  if (bk.closed) return InvalidArgument("the book '{}' is closed: its job has ended", book);
   if (amount <= 0) return InvalidArgument("amount must be positive (got {})", amount);
   if (from == to) return InvalidArgument("cannot transfer from {} to itself", from);
   auto src = bk.balances.find(from);
@@ -192,13 +222,15 @@ Status Store::WriteBatch(const std::vector<Write>& batch) {
   Statement applied(db_, "INSERT OR IGNORE INTO transfers (book, transfer_id) VALUES (?1, ?2)");
   Statement drop_accounts(db_, "DELETE FROM accounts WHERE book = ?1");
   Statement drop_transfers(db_, "DELETE FROM transfers WHERE book = ?1");
+  Statement drop_closed(db_, "DELETE FROM closed_books WHERE book = ?1");
+  Statement seal(db_, "INSERT OR IGNORE INTO closed_books (book) VALUES (?1)");
   auto run = [&](sqlite3_stmt* s) {
     const int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
     return rc == SQLITE_DONE;
   };
-  bool ok = upsert && applied && drop_accounts && drop_transfers;
+  bool ok = upsert && applied && drop_accounts && drop_transfers && drop_closed && seal;
   for (size_t i = 0; ok && i < batch.size(); ++i) {
     const Write& w = batch[i];
     if (const auto* u = std::get_if<Upsert>(&w)) {
@@ -213,7 +245,11 @@ Status Store::WriteBatch(const std::vector<Write>& batch) {
     } else if (const auto* d = std::get_if<DropBook>(&w)) {
       Bind(drop_accounts.get(), 1, d->book);
       Bind(drop_transfers.get(), 1, d->book);
-      ok = run(drop_accounts.get()) && run(drop_transfers.get());
+      Bind(drop_closed.get(), 1, d->book);
+      ok = run(drop_accounts.get()) && run(drop_transfers.get()) && run(drop_closed.get());
+    } else if (const auto* c = std::get_if<SealBook>(&w)) {
+      Bind(seal.get(), 1, c->book);
+      ok = run(seal.get());
     }
   }
   if (!ok) {

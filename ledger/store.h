@@ -55,11 +55,15 @@ class Store {
   Result<uint64_t> Reset(const std::string& book, uint32_t accounts, int64_t initial,
                          bool keep_existing = false);
   Result<int64_t> Get(const std::string& book, const std::string& account) const;
+  // Seals `book`: every later Set or Transfer on it is refused (Get and
+  // Snapshot still answer). Idempotent. Returns the ticket.
+  Result<uint64_t> Close(const std::string& book);
+  bool IsClosed(const std::string& book) const;
   // The unsafe primitive: overwrites a balance (never below zero).
   Result<uint64_t> Set(const std::string& book, const std::string& account, int64_t balance);
   // Moves `amount` from one account to the other, once per transfer_id.
   // A bad transfer (amount <= 0, unknown book or account, the same account
-  // twice, an overdraft) is an error and changes nothing.
+  // twice, an overdraft, a sealed book) is an error and changes nothing.
   Result<TransferOutcome> Transfer(const std::string& book, const std::string& transfer_id,
                                    const std::string& from, const std::string& to, int64_t amount);
   Result<Balances> Snapshot(const std::string& book) const;
@@ -87,10 +91,14 @@ class Store {
   struct DropBook {
     std::string book;
   };
-  using Write = std::variant<Upsert, MarkApplied, DropBook>;
+  struct SealBook {
+    std::string book;
+  };
+  using Write = std::variant<Upsert, MarkApplied, DropBook, SealBook>;
   struct Book {
     Balances balances;
     std::unordered_set<std::string> applied;
+    bool closed = false;
   };
 
   explicit Store(sqlite3* db) : db_(db) {}
@@ -98,6 +106,8 @@ class Store {
   Status WriteBatch(const std::vector<Write>& batch);
   Status Usable() const REQUIRES(mu_);
   uint64_t Queue(std::vector<Write> writes) REQUIRES(mu_);
+  // The book, if it exists and takes changes.
+  Result<Book*> Writable(const std::string& book) REQUIRES(mu_);
 
   sqlite3* const db_;  // null for ":memory:"; used by Load and the committer only
   Mutex commit_mu_;    // one committer at a time

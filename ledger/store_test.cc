@@ -154,6 +154,37 @@ TEST(StoreTest, ReopenedFileHasEveryCommittedTransferAndItsIds) {
   EXPECT_TRUE((*again)->Transfer("job", "t3", "bank_4", "bank_5", 7)->already_applied);
 }
 
+TEST(StoreTest, AClosedBookRefusesChangesKeepsItsIdsAndStaysClosedOnDisk) {
+  const std::string path = TempDb();
+  {
+    auto store = Store::Open(path);
+    ASSERT_TRUE(store.ok()) << store.error().message;
+    ASSERT_TRUE((*store)->Reset("job", 5, 1000).ok());
+    ASSERT_TRUE((*store)->Transfer("job", "t1", "bank_1", "bank_2", 10).ok());
+    ASSERT_TRUE((*store)->Close("job").ok());
+    ASSERT_TRUE((*store)->Close("job").ok()) << "closing twice is fine";
+    // A transfer still in flight when its job ended moves nothing...
+    Result<TransferOutcome> late = (*store)->Transfer("job", "t2", "bank_1", "bank_2", 10);
+    ASSERT_FALSE(late.ok());
+    EXPECT_EQ(late.error().message, "the book 'job' is closed: its job has ended");
+    EXPECT_FALSE((*store)->Set("job", "bank_1", 0).ok());
+    // ...but one applied before is still answered as applied.
+    EXPECT_TRUE((*store)->Transfer("job", "t1", "bank_1", "bank_2", 10)->already_applied);
+    EXPECT_EQ((*store)->Get("job", "bank_2").value(), 1010);
+    // Opening it again as a resumed job would leaves it closed.
+    ASSERT_TRUE((*store)->Reset("job", 5, 1000, /*keep_existing=*/true).ok());
+    EXPECT_TRUE((*store)->IsClosed("job"));
+    ASSERT_TRUE((*store)->CommitPending().ok());
+  }
+  auto again = Store::Open(path);
+  ASSERT_TRUE(again.ok()) << again.error().message;
+  EXPECT_TRUE((*again)->IsClosed("job"));
+  // A fresh Reset starts the book over, open.
+  ASSERT_TRUE((*again)->Reset("job", 5, 1000).ok());
+  EXPECT_FALSE((*again)->IsClosed("job"));
+  EXPECT_TRUE((*again)->Transfer("job", "t2", "bank_1", "bank_2", 10).ok());
+}
+
 TEST(StoreTest, ConcurrentTransfersWithACommitterKeepTheSum) {
   auto store = Store::Open(TempDb());
   ASSERT_TRUE(store.ok());

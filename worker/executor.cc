@@ -23,9 +23,9 @@ void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_
   result.set_worker_id(worker_id_);
   pb::Envelope env = NewEnvelope();
   env.mutable_result()->Swap(&result);
-  const uint32_t index = task.index();
+  const uint32_t ids[2] = {task.index(), task.attempt()};
   zmq::message_t frame = Encode(env);
-  if (!SendParts(socket_, {zmq::buffer(task.job_id()), zmq::buffer(&index, sizeof index)}, frame)) {
+  if (!SendParts(socket_, {zmq::buffer(task.job_id()), zmq::buffer(ids, sizeof ids)}, frame)) {
     // Only at shutdown (context terminated): the coordinator will re-run it.
     spdlog::debug("task {}/{}: result not handed over", task.job_id(), task.index());
   }

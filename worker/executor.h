@@ -13,8 +13,8 @@
 //
 // Submit() is called from the worker's I/O thread only. Each executor thread
 // owns a ResultSink, a PUSH socket to the I/O thread's inproc endpoint, and
-// sends every result there as [job_id][index][envelope], so the I/O thread
-// can forward the envelope frame without decoding it.
+// sends every result there as [job_id][index, attempt][envelope], so the I/O
+// thread can forward the envelope frame without decoding it.
 #pragma once
 
 #include <atomic>

@@ -34,8 +34,10 @@ class ResultCollector {
       if (!zmq::recv_multipart(pull_, std::back_inserter(frames))) break;
       MarkReceived();
       EXPECT_EQ(frames.size(), 3u);
-      uint32_t index;
-      std::memcpy(&index, frames[1].data(), sizeof index);
+      uint32_t ids[2];
+      EXPECT_EQ(frames[1].size(), sizeof ids);
+      std::memcpy(ids, frames[1].data(), sizeof ids);
+      const uint32_t index = ids[0];
       Result<pb::Envelope> env = Decode(frames[2]);
       EXPECT_TRUE(env.ok());
       EXPECT_EQ(env->result().job_id(), frames[0].to_string());

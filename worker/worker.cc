@@ -96,8 +96,11 @@ class Worker {
   std::unordered_map<std::string, JobRun> jobs_;
   std::vector<IdlePool> idle_pools_;
   std::unique_ptr<AsyncRuntime> async_;
-  std::set<std::pair<std::string, uint32_t>> held_;  // running, or result not yet sent
-  std::deque<std::pair<std::pair<std::string, uint32_t>, zmq::message_t>> unsent_;
+  // Running, or result not yet sent: each attempt (a task past its
+  // deadline may be sent here again), as the coordinator counts claims.
+  using Held = std::tuple<std::string, uint32_t, uint32_t>;  // job, index, attempt
+  std::set<Held> held_;
+  std::deque<std::pair<Held, zmq::message_t>> unsent_;
   size_t running_ = 0;
   // The coordinator's last heartbeat stamp and when it arrived (our clock).
   std::pair<int64_t, int64_t> last_stamp_{};
@@ -135,10 +138,11 @@ void Worker::Connect(TimePoint now) {
   for (size_t i = 0; i < runners_.size(); ++i) {
     if (runners_[i]->enabled()) hello->add_serves(std::string(jobs::Kinds().all()[i]->name()));
   }
-  for (const auto& [job, index] : held_) {
+  for (const auto& [job, index, attempt] : held_) {
     pb::TaskRef* ref = hello->add_holding();
     ref->set_job_id(job);
     ref->set_index(index);
+    ref->set_attempt(attempt);
   }
   SendEnvelope(env);
   if (draining_) {
@@ -251,7 +255,7 @@ void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
   Executor& executor = ExecutorFor(task);
   ++jobs_[task.job_id()].inflight;
   ++running_;
-  held_.emplace(task.job_id(), task.index());
+  held_.emplace(task.job_id(), task.index(), task.attempt());
   executor.Submit(std::move(task));
 }
 
@@ -271,11 +275,12 @@ void Worker::SendResult(const pb::Task& task, const std::string& error) {
 void Worker::ForwardResults(TimePoint now) {
   Message msg;
   for (size_t i = 0; i < kMaxBatch && RecvMessage(results_, msg); ++i) {
-    // Our own executor threads send [job][index][envelope].
-    if (msg.size() != 3 || msg.frames[1].size() != sizeof(uint32_t)) continue;
-    std::pair<std::string, uint32_t> key{PeerName(msg.frames[0]), 0};
-    std::memcpy(&key.second, msg.frames[1].data(), sizeof key.second);
-    auto run = jobs_.find(key.first);
+    // Our own executor threads send [job][index, attempt][envelope].
+    uint32_t ids[2];
+    if (msg.size() != 3 || msg.frames[1].size() != sizeof ids) continue;
+    std::memcpy(ids, msg.frames[1].data(), sizeof ids);
+    Held key{PeerName(msg.frames[0]), ids[0], ids[1]};
+    auto run = jobs_.find(std::get<0>(key));
     if (run != jobs_.end() && --run->second.inflight == 0) {
       if (run->second.pool) idle_pools_.push_back({std::move(run->second.pool), now});
       jobs_.erase(run);

@@ -169,9 +169,12 @@ pb::LedgerRequest BankKind::OpenRequest(const pb::JobSpec& spec) const {
   return request;
 }
 
+// The final read seals the book: a transfer still in flight when the job
+// ends (cancelled, or a stuck attempt) is refused rather than moving money
+// after the balances were reported.
 pb::LedgerRequest BankKind::CloseRequest(const pb::JobSpec&) const {
   pb::LedgerRequest request;
-  request.mutable_snapshot();
+  request.mutable_snapshot()->set_close(true);
   return request;
 }
 
