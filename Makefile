@@ -7,7 +7,7 @@ CMAKE_FLAGS ?=
 CLANG_FORMAT ?= clang-format-14
 SOURCES = $(shell git ls-files --cached --others --exclude-standard '*.cc' '*.h' 2>/dev/null)
 
-.PHONY: all bootstrap build test demo bench image dockerfile-image asan tsan thread-safety fuzz format check-format clean
+.PHONY: all bootstrap build test demo bench sim image dockerfile-image asan tsan thread-safety fuzz format check-format clean
 
 all: build
 
@@ -35,7 +35,16 @@ image: build
 dockerfile-image: bootstrap
 	@deploy/check-dockerfile fanout:dockerfile
 
+# The scheduler under the deterministic simulator: SIM_SEEDS seeded fault
+# schedules at fault level SIM_FAULTS, on every core (sim/, fanout_sim --help).
+SIM_SEEDS  ?= 1000
+SIM_FAULTS ?= 2
+SIM_FIRST  ?= 1
+sim: build
+	@$(BUILD)/bin/fanout_sim --seeds $(SIM_SEEDS) --first $(SIM_FIRST) --faults $(SIM_FAULTS) --threads 0
+
 bench: build
+	@$(BUILD)/bin/fanout_sim --seeds 300 --threads 1
 	@$(BUILD)/bin/bench_dispatch
 	@$(BUILD)/bin/bench_web
 	@$(BUILD)/bin/bench_ledger
