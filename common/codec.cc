@@ -43,6 +43,12 @@ std::string_view BodyName(const pb::Envelope& env) {
       return "hello";
     case pb::Envelope::kWaiting:
       return "waiting";
+    case pb::Envelope::kJobs:
+      return "jobs";
+    case pb::Envelope::kJobsReply:
+      return "jobs_reply";
+    case pb::Envelope::kStop:
+      return "stop";
     case pb::Envelope::kHeartbeat:
       return "heartbeat";
     case pb::Envelope::kResult:
@@ -94,6 +100,13 @@ std::string_view ModelName(pb::Model model) {
     default:
       return "unspecified";
   }
+}
+
+std::string OriginName(const pb::Origin& origin) {
+  std::string who = origin.user().empty() ? origin.host() : origin.user() + "@" + origin.host();
+  if (who.empty()) who = "a client";
+  if (origin.pid() > 0) who += fmt::format(" (pid {})", origin.pid());
+  return who;
 }
 
 Result<pb::Model> ParseModel(std::string_view name) {

@@ -41,6 +41,9 @@ inline Result<pb::Envelope> Decode(const zmq::message_t& frame) {
 // "task", "result", ... for log lines.
 std::string_view BodyName(const pb::Envelope& env);
 
+// "alice@vm (pid 4321)": who submitted or cancelled a job.
+std::string OriginName(const pb::Origin& origin);
+
 // "sync", "threads", "async"; ParseModel is its inverse.
 std::string_view ModelName(pb::Model model);
 Result<pb::Model> ParseModel(std::string_view name);

@@ -13,6 +13,12 @@ EventLoop::EventLoop() : wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
     uint64_t n;
     while (read(wake_fd_, &n, sizeof n) == sizeof n) {
     }
+    std::vector<std::function<void()>> posted;
+    {
+      std::lock_guard lock(posted_mu_);
+      posted.swap(posted_);
+    }
+    for (auto& fn : posted) fn();
     if (on_wake_) on_wake_();
   });
 }
@@ -46,6 +52,14 @@ EventLoop::TimerId EventLoop::At(TimePoint when, std::function<void()> fn) {
 }
 
 void EventLoop::Cancel(TimerId id) { timers_.erase(id); }
+
+void EventLoop::Post(std::function<void()> fn) {
+  {
+    std::lock_guard lock(posted_mu_);
+    posted_.push_back(std::move(fn));
+  }
+  Wake();
+}
 
 void EventLoop::Wake() {
   const uint64_t one = 1;

@@ -19,6 +19,10 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stop_token>
 #include <utility>
 #include <vector>
 #include <zmq.hpp>
@@ -63,9 +67,54 @@ class EventLoop {
     return Awaiter{*this, d};
   }
 
+  // co_await loop.Sleep(d, stop): the same, but it ends early when `stop` is
+  // requested (from any thread); true if it slept the whole time.
+  auto Sleep(Duration d, std::stop_token stop) {
+    // Shared with the timer and the stop callback: whichever comes first
+    // resumes the coroutine, on the loop thread; the other does nothing.
+    struct State {
+      EventLoop* loop;
+      std::coroutine_handle<> waiter;
+      TimerId timer{};
+      bool done = false;
+      bool stopped = false;
+    };
+    struct Awaiter {
+      EventLoop& loop;
+      Duration d;
+      std::stop_token stop;
+      std::shared_ptr<State> state = std::make_shared<State>();
+      std::optional<std::stop_callback<std::function<void()>>> on_stop;
+      bool await_ready() const noexcept { return d <= Duration::zero() || stop.stop_requested(); }
+      void await_suspend(std::coroutine_handle<> h) {
+        state->loop = &loop;
+        state->waiter = h;
+        std::shared_ptr<State> s = state;
+        s->timer = loop.After(d, [s] {
+          if (s->done) return;
+          s->done = true;
+          s->waiter.resume();
+        });
+        on_stop.emplace(stop, std::function<void()>([s] {
+                          s->loop->Post([s] {
+                            if (s->done) return;
+                            s->done = s->stopped = true;
+                            s->loop->Cancel(s->timer);
+                            s->waiter.resume();
+                          });
+                        }));
+      }
+      bool await_resume() const noexcept { return !stop.stop_requested() && !state->stopped; }
+    };
+    return Awaiter{*this, d, std::move(stop), std::make_shared<State>(), std::nullopt};
+  }
+
   // Runs `fn` on the loop thread after any thread calls Wake().
   void OnWake(std::function<void()> fn) { on_wake_ = std::move(fn); }
   void Wake();  // thread-safe
+  // Runs `fn` on the loop thread soon. Thread-safe: how another thread
+  // hands the loop something to do (a stop request, say).
+  void Post(std::function<void()> fn);
 
   void Run();  // until Stop()
   void Stop() { stopped_ = true; }
@@ -87,6 +136,8 @@ class EventLoop {
 
   int wake_fd_;
   std::function<void()> on_wake_;
+  std::mutex posted_mu_;
+  std::vector<std::function<void()>> posted_;  // guarded by posted_mu_
   std::vector<Watch> watches_;
   WatchId next_watch_ = 1;
   std::map<TimerId, std::function<void()>> timers_;

@@ -26,6 +26,7 @@ struct Error {
   enum class Code {
     kInvalidArgument,  // the caller's input is wrong
     kUnavailable,      // a peer did not answer
+    kNotFound,         // what was asked for does not exist (a job id)
     kInternal,         // anything else
   };
   Code code = Code::kInternal;
@@ -39,6 +40,10 @@ Error InvalidArgument(fmt::format_string<Args...> f, Args&&... args) {
 template <typename... Args>
 Error Unavailable(fmt::format_string<Args...> f, Args&&... args) {
   return {Error::Code::kUnavailable, fmt::format(f, std::forward<Args>(args)...)};
+}
+template <typename... Args>
+Error NotFound(fmt::format_string<Args...> f, Args&&... args) {
+  return {Error::Code::kNotFound, fmt::format(f, std::forward<Args>(args)...)};
 }
 template <typename... Args>
 Error Internal(fmt::format_string<Args...> f, Args&&... args) {

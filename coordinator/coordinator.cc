@@ -25,9 +25,8 @@ constexpr int kBatch = 512;
 // before it counts as slow and its jobs pause.
 constexpr int kClientQueue = 64;
 
-// Ended jobs stay in the journal this long, for clients that come back for
-// their results (Watch); pruned this often.
-constexpr microseconds kKeepEnded = std::chrono::minutes(10);
+// Ended jobs leave the journal (options.keep_results after they ended)
+// this often.
 constexpr Duration kPruneEvery = std::chrono::minutes(1);
 // After the grace period, how long ended bank jobs may wait for their book.
 constexpr Duration kLedgerGrace = std::chrono::seconds(5);
@@ -166,8 +165,15 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   spdlog::info("coordinator up: workers on {}, clients on {}", *workers_at, *clients_at);
 
   Scheduler scheduler(options.scheduler, NewJobId, journal.get());
+  const int64_t keep_us = std::chrono::duration_cast<microseconds>(options.keep_results).count();
   if (journal) {
-    journal->Prune(UnixMicros() - kKeepEnded.count());
+    journal->Prune(UnixMicros() - keep_us);
+    // `fanout jobs --all` lists what ended before this start too.
+    std::vector<JournaledJob> ended = journal->RecentlyEnded(options.scheduler.remember_ended);
+    for (auto it = ended.rbegin(); it != ended.rend(); ++it) {
+      scheduler.RememberEnded(
+          Scheduler::EndedInfo(it->spec, *it->done, it->accepted_us, it->ended_us));
+    }
     Result<std::vector<JournaledJob>> unfinished = journal->Unfinished();
     if (!unfinished) {
       spdlog::error("{}", unfinished.error().message);
@@ -239,6 +245,8 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
         Result<pb::Envelope> env = Decode(frame);
         if (env && env->has_ledger_reply()) {
           scheduler.OnLedgerReply(env->ledger_reply(), now);
+        } else if (env && env->has_status_reply()) {
+          scheduler.OnLedgerAlive(now);  // the answer to a health ping
         } else {
           spdlog::warn("ledger: dropped a frame: {}", env ? BodyName(*env) : env.error().message);
         }
@@ -248,7 +256,7 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
     scheduler.Dispatch(now);
     if (journal) {
       if (now >= prune_at) {
-        journal->Prune(UnixMicros() - kKeepEnded.count());
+        journal->Prune(UnixMicros() - keep_us);
         prune_at = now + kPruneEvery;
       }
       // What goes out below is on disk first: a restart resumes from here.

@@ -27,6 +27,9 @@ struct CoordinatorOptions {
   std::string journal = "fanout-coordinator.db";
   // After SIGTERM, how long running jobs may go on before they are ended.
   Duration grace_period = std::chrono::seconds(30);
+  // How long an ended job's summary and results stay in the journal, for
+  // `fanout result` and `fanout watch` (--keep-results-h).
+  Duration keep_results = std::chrono::hours(24);
   SchedulerOptions scheduler;
 };
 

@@ -131,11 +131,10 @@ Result<std::vector<JournaledJob>> Journal::Unfinished() {
   if (!jobs) return Internal("the journal: {}", sqlite3_errmsg(db_));
   std::vector<JournaledJob> out;
   while (sqlite3_step(jobs.get()) == SQLITE_ROW) {
-    JournaledJob job{.id = Text(jobs.get(), 0),
-                     .client = Text(jobs.get(), 1),
-                     .spec = {},
-                     .accepted_us = sqlite3_column_int64(jobs.get(), 3),
-                     .results = {}};
+    JournaledJob job;
+    job.id = Text(jobs.get(), 0);
+    job.client = Text(jobs.get(), 1);
+    job.accepted_us = sqlite3_column_int64(jobs.get(), 3);
     if (!job.spec.ParseFromString(Text(jobs.get(), 2))) {
       spdlog::warn("journal: job {} has an unreadable spec; skipped", job.id);
       continue;
@@ -179,6 +178,48 @@ std::optional<pb::JobDone> Journal::Done(const std::string& job_id) {
   }
   sqlite3_reset(done_.get());
   return done;
+}
+
+std::optional<JournaledJob> Journal::Ended(const std::string& job_id) {
+  WriteBatches();
+  Statement row(
+      db_, "SELECT spec, accepted_us, done, ended_us FROM jobs WHERE id = ?1 AND done IS NOT NULL");
+  if (!row) return std::nullopt;
+  Bind(row.get(), 1, job_id);
+  if (sqlite3_step(row.get()) != SQLITE_ROW) return std::nullopt;
+  JournaledJob job;
+  job.id = job_id;
+  job.accepted_us = sqlite3_column_int64(row.get(), 1);
+  job.ended_us = sqlite3_column_int64(row.get(), 3);
+  job.done.emplace();
+  if (!job.spec.ParseFromString(Text(row.get(), 0)) ||
+      !job.done->ParseFromString(Text(row.get(), 2))) {
+    return std::nullopt;
+  }
+  job.results = Results(job_id);
+  return job;
+}
+
+std::vector<JournaledJob> Journal::RecentlyEnded(size_t limit) {
+  std::vector<JournaledJob> out;
+  Statement rows(db_,
+                 "SELECT id, spec, accepted_us, done, ended_us FROM jobs WHERE done IS NOT NULL "
+                 "ORDER BY ended_us DESC LIMIT ?1");
+  if (!rows) return out;
+  sqlite3_bind_int64(rows.get(), 1, static_cast<int64_t>(limit));
+  while (sqlite3_step(rows.get()) == SQLITE_ROW) {
+    JournaledJob job;
+    job.id = Text(rows.get(), 0);
+    job.accepted_us = sqlite3_column_int64(rows.get(), 2);
+    job.ended_us = sqlite3_column_int64(rows.get(), 4);
+    job.done.emplace();
+    if (!job.spec.ParseFromString(Text(rows.get(), 1)) ||
+        !job.done->ParseFromString(Text(rows.get(), 3))) {
+      continue;
+    }
+    out.push_back(std::move(job));
+  }
+  return out;
 }
 
 void Journal::LimitPages(int pages) {

@@ -39,6 +39,8 @@ struct JournaledJob {
   pb::JobSpec spec;
   int64_t accepted_us = 0;
   std::vector<pb::Result> results;  // tasks that had finished, by index
+  std::optional<pb::JobDone> done;  // once it ended
+  int64_t ended_us = 0;
 };
 
 class Journal {
@@ -62,6 +64,10 @@ class Journal {
   // A job's finished results, in index order; its JobDone once it ended.
   std::vector<pb::Result> Results(const std::string& job_id);
   std::optional<pb::JobDone> Done(const std::string& job_id);
+  // A job that ended, with its results; nullopt if it did not (or is gone).
+  std::optional<JournaledJob> Ended(const std::string& job_id);
+  // The jobs that ended last, the most recent first (without their results).
+  std::vector<JournaledJob> RecentlyEnded(size_t limit);
   // Forgets jobs that ended before `before_us`.
   void Prune(int64_t before_us);
   // Caps the file at `pages` pages: past that, writes fail as on a full disk.

@@ -21,6 +21,7 @@ void LedgerCalls::Call(const std::string& job, pb::LedgerRequest request, TimePo
 }
 
 std::optional<std::string> LedgerCalls::OnReply(const pb::LedgerReply& reply, TimePoint now) {
+  Heard(now);
   auto it = jobs_.find(reply.request_id());
   if (it == jobs_.end()) return std::nullopt;
   const std::string job = it->second;
@@ -44,6 +45,12 @@ std::vector<std::string> LedgerCalls::Tick(TimePoint now) {
     }
   }
   for (const std::string& job : given_up) Forget(job);
+  if (!endpoint_.empty() && now >= next_ping_) {
+    pb::Envelope ping = NewEnvelope();
+    ping.mutable_status();  // a ledger answers it with an empty StatusReply
+    outbox_.push_back(std::move(ping));
+    next_ping_ = now + kPing;
+  }
   return given_up;
 }
 
@@ -55,7 +62,7 @@ void LedgerCalls::Forget(const std::string& job) {
 }
 
 TimePoint LedgerCalls::NextWakeup(TimePoint now) const {
-  TimePoint next = TimePoint::max();
+  TimePoint next = endpoint_.empty() ? TimePoint::max() : next_ping_;
   for (const auto& [job, call] : calls_) next = std::min({next, call.resend_at, call.give_up_at});
   return std::max(next, now);
 }

@@ -23,6 +23,8 @@ class LedgerCalls {
  public:
   static constexpr Duration kResend = milliseconds(1000);
   static constexpr Duration kPatience = milliseconds(30'000);
+  // Without calls, the ledger is asked how it is this often (its health).
+  static constexpr Duration kPing = milliseconds(5000);
 
   explicit LedgerCalls(std::string endpoint) : endpoint_(std::move(endpoint)) {}
 
@@ -31,9 +33,14 @@ class LedgerCalls {
   // The job whose call `reply` answers; nullopt for an answer to a call
   // already answered or forgotten, and for "ask again later" (it is re-sent).
   std::optional<std::string> OnReply(const pb::LedgerReply& reply, TimePoint now);
-  // Re-sends what is due; returns the jobs whose call was given up.
+  // Re-sends what is due, and pings an idle ledger; returns the jobs whose
+  // call was given up.
   std::vector<std::string> Tick(TimePoint now);
   void Forget(const std::string& job);
+  // The ledger answered something (a reply, a ping's answer).
+  void Heard(TimePoint now) { heard_ = now; }
+  // When it last answered; nullopt if never.
+  std::optional<TimePoint> heard() const { return heard_; }
 
   TimePoint NextWakeup(TimePoint now) const;
   // Why a given-up call failed: "the ledger at tcp://... did not answer for 30 s".
@@ -53,6 +60,8 @@ class LedgerCalls {
   std::unordered_map<std::string, Pending> calls_;  // by job
   std::unordered_map<uint64_t, std::string> jobs_;  // request id -> job
   std::vector<pb::Envelope> outbox_;
+  std::optional<TimePoint> heard_;
+  TimePoint next_ping_{};
 };
 
 }  // namespace fanout::coordinator

@@ -9,21 +9,14 @@
 #include "jobs/registry.h"
 
 namespace fanout::coordinator {
-namespace {
 
-// Replayed results go out in envelopes of at most this many events.
-constexpr int kReplayChunk = 1000;
-
-// The registry's index of a kind: its bit in a worker's `serves`.
-uint64_t KindBit(const jobs::JobKind* kind) {
+uint64_t Scheduler::KindBit(const jobs::JobKind* kind) {
   const auto& all = jobs::Kinds().all();
   for (size_t i = 0; i < all.size(); ++i) {
     if (all[i].get() == kind) return uint64_t{1} << i;
   }
   return 0;
 }
-
-}  // namespace
 
 Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,
                      Journal* journal)
@@ -54,7 +47,9 @@ void Scheduler::OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, Tim
       if (worker != nullptr) OnReturned(*worker, env.returned());
       break;
     case pb::Envelope::kDrain:
-      if (worker != nullptr && !worker->draining) {
+      if (worker != nullptr && env.drain().leaving()) {
+        Forget(peer, now);
+      } else if (worker != nullptr && !worker->draining) {
         worker->draining = true;
         spdlog::info("worker {} is draining ({}): no new tasks for it", worker->hello.worker_id(),
                      env.drain().reason());
@@ -62,6 +57,15 @@ void Scheduler::OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, Tim
       break;
     case pb::Envelope::kError:
       spdlog::warn("worker {} reports an error: {}", PrintablePeer(peer), env.error().message());
+      return;
+    case pb::Envelope::kSubmit:
+    case pb::Envelope::kStatus:
+    case pb::Envelope::kJobs:
+    case pb::Envelope::kWatch:
+    case pb::Envelope::kCancel:
+      Reply(to_workers_, peer, pb::Error::WRONG_SERVICE,
+            "this is the coordinator's workers endpoint: clients connect to its clients endpoint "
+            "(--clients-endpoint, port 5556 by default)");
       return;
     default:
       Reply(to_workers_, peer, pb::Error::BAD_REQUEST,
@@ -82,6 +86,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
   if (Worker* known = FindWorker(peer)) {
     known->hello = hello;
     known->serves = ServesMask(hello);
+    known->slots = hello.slots();
     known->liveness.Heard(now);
     return;
   }
@@ -91,6 +96,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
                .seq = next_worker_seq_++,
                .draining = false,
                .serves = ServesMask(hello),
+               .slots = hello.slots(),
                .inflight = {},
                .load = {}};
   // The same process on a new connection keeps what it says it still holds;
@@ -107,21 +113,8 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
     }
   }
   // A worker we never met holding tasks: we are a restarted coordinator (or
-  // one that declared it dead) and it is running tasks of jobs we know.
-  // Pending ones stay its, not run twice; the others (finished meanwhile, or
-  // running elsewhere) still hold its slots, so they count against its
-  // credit until it reports them.
-  for (const pb::TaskRef& ref : hello.holding()) {
-    Job* job = FindJob(ref.job_id());
-    if (job == nullptr || ref.index() == 0 || ref.index() > job->slots.size()) continue;
-    TaskSlot& slot = job->slots[ref.index() - 1];
-    if (slot.state == TaskState::kPending) {
-      slot.state = TaskState::kRunning;
-      slot.deadline = now + job->task_timeout;
-      slot.attempts = std::max<uint8_t>(slot.attempts, 1);
-    }
-    Hold(fresh, TaskKey{job->id, ref.index()}, ref.attempt());
-  }
+  // one that declared it dead) and it is still running them.
+  for (const pb::TaskRef& ref : hello.holding()) HoldReported(fresh, ref, now);
   spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default, runs {}{})",
                hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
                hello.serves().empty() ? "math, web, bank"
@@ -133,7 +126,10 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
 void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now) {
   for (const pb::TaskRef& ref : hello.holding()) {
     auto it = old.inflight.find(TaskKey{ref.job_id(), ref.index()});
-    if (it == old.inflight.end()) continue;
+    if (it == old.inflight.end()) {
+      HoldReported(fresh, ref, now);
+      continue;
+    }
     // The claims move: the task's holders stay as they are.
     const uint32_t n = static_cast<uint32_t>(it->second.size());
     std::vector<uint32_t>& attempts = fresh.inflight[it->first];
@@ -146,6 +142,27 @@ void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePo
   LetGo(old.inflight, hello.worker_id(), now);
   spdlog::info("worker {} reconnected holding {} tasks ({} others go back to the queue)",
                hello.worker_id(), fresh.claims, lost);
+}
+
+void Scheduler::HoldReported(Worker& worker, const pb::TaskRef& ref, TimePoint now) {
+  if (ref.index() == 0) return;
+  Job* job = FindJob(ref.job_id());
+  if (job != nullptr && ref.index() > job->slots.size()) return;
+  // Whatever it is, it takes one of the worker's slots until it reports.
+  if (job == nullptr) {
+    Hold(worker, TaskKey{ref.job_id(), ref.index()}, ref.attempt());
+    SendStop(worker.peer, ref.job_id(), "the job has ended");
+    return;
+  }
+  // Pending: it stays the worker's, not run twice. Otherwise (finished
+  // meanwhile, or running elsewhere) its result will be a duplicate.
+  TaskSlot& slot = job->slots[ref.index() - 1];
+  if (slot.state == TaskState::kPending) {
+    SetState(*job, slot, TaskState::kRunning);
+    slot.deadline = now + job->task_timeout;
+    slot.attempts = std::max<uint8_t>(slot.attempts, 1);
+  }
+  Hold(worker, TaskKey{job->id, ref.index()}, ref.attempt());
 }
 
 void Scheduler::OnHeartbeat(Worker& worker, const pb::Heartbeat& hb) {
@@ -171,7 +188,15 @@ int64_t Scheduler::ClockOffsetMicros(const PeerId& peer) const {
 
 void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now) {
   ++stats_.results;
-  if (worker != nullptr) Release(*worker, result.job_id(), result.index(), result.attempt());
+  if (worker != nullptr) {
+    Release(*worker, result.job_id(), result.index(), result.attempt());
+    result.ok() ? ++worker->done : ++worker->failed;
+  }
+  // Results per second, for tasks/s in `fanout status`.
+  const int64_t second =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  for (; second_ < second; ++second_) per_second_[(second_ + 1) % per_second_.size()] = 0;
+  ++per_second_[second % per_second_.size()];
   Job* job = FindJob(result.job_id());
   if (job == nullptr || result.index() == 0 || result.index() > job->slots.size()) {
     ++stats_.duplicates_dropped;
@@ -185,23 +210,26 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
                   result.attempt());
     return;
   }
-  slot.state = TaskState::kDone;
+  SetState(*job, slot, TaskState::kDone);
   result.ok() ? ++job->ok : ++job->failed;
   job->used.insert(result.worker_id());
-  AddEvent(*job, pb::TaskEvent::DONE, result.index(), result.attempt(), result.worker_id(),
-           &result);
-  // The worker's stamps, moved onto our clock (in the event's own copy), so
-  // that tasks from different hosts line up in a timeline.
-  if (worker != nullptr && worker->clock_offset_us != 0 && result.started_us() > 0) {
-    auto* events = job->events.mutable_events()->mutable_events();
-    pb::Result* sent = events->Mutable(events->size() - 1)->mutable_result();
-    sent->set_started_us(result.started_us() - worker->clock_offset_us);
-    sent->set_finished_us(result.finished_us() - worker->clock_offset_us);
+  // One copy of the result: the event's (for its followers) or, for a job
+  // nobody follows, a local one for the journal.
+  pb::Result* kept = AddEvent(*job, pb::TaskEvent::DONE, result.index(), result.attempt(),
+                              result.worker_id(), &result);
+  pb::Result local;
+  if (kept == nullptr && journal_ != nullptr) {
+    local = result;
+    kept = &local;
   }
-  if (journal_ != nullptr) {
-    const auto& events = job->events.events().events();
-    journal_->Finished(events[events.size() - 1].result());
+  // The worker's stamps, moved onto our clock, so that tasks from different
+  // hosts line up in a timeline.
+  if (kept != nullptr && worker != nullptr && worker->clock_offset_us != 0 &&
+      result.started_us() > 0) {
+    kept->set_started_us(result.started_us() - worker->clock_offset_us);
+    kept->set_finished_us(result.finished_us() - worker->clock_offset_us);
   }
+  if (journal_ != nullptr) journal_->Finished(*kept);
   if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
 }
 
@@ -212,7 +240,7 @@ void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
   TaskSlot& slot = job->slots[returned.index() - 1];
   if (slot.state == TaskState::kRunning && slot.holders == 0) {
     // Not run at all, so it does not count as an attempt.
-    slot.state = TaskState::kPending;
+    SetState(*job, slot, TaskState::kPending);
     --slot.attempts;
     job->retry.push_front(returned.index());
     ++stats_.returned;
@@ -248,12 +276,28 @@ bool Scheduler::Release(Worker& worker, const std::string& job_id, uint32_t inde
 
 void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
   auto it = workers_.find(peer);
+  // One that drained and exited, its goodbye lost: it left.
+  if (it->second.draining && it->second.claims == 0) {
+    Forget(peer, now);
+    return;
+  }
   const Worker worker = std::move(it->second);
   workers_.erase(it);
   ++stats_.workers_lost;
   spdlog::warn("worker {} silent for {:.1f} s: presumed dead, {} tasks go back to the queue",
                worker.hello.worker_id(),
                std::chrono::duration<double>(worker.liveness.Silence(now)).count(), worker.claims);
+  LetGo(worker.inflight, worker.hello.worker_id(), now);
+}
+
+void Scheduler::Forget(const PeerId& peer, TimePoint now) {
+  auto it = workers_.find(peer);
+  const Worker worker = std::move(it->second);
+  workers_.erase(it);
+  ++stats_.workers_left;
+  spdlog::info("worker {} left (drained)", worker.hello.worker_id());
+  // It says it holds nothing; a claim we still had for it (a result lost on
+  // the way) runs again.
   LetGo(worker.inflight, worker.hello.worker_id(), now);
 }
 
@@ -275,14 +319,14 @@ void Scheduler::Requeue(Job& job, uint32_t index, std::string fault, TimePoint n
   std::vector<std::string>& faults = job.faults[index];
   faults.push_back(std::move(fault));
   if (slot.attempts < job.max_attempts) {
-    slot.state = TaskState::kPending;
+    SetState(job, slot, TaskState::kPending);
     job.retry.push_front(index);
     ++stats_.requeued;
     spdlog::info("task {}/{}: back in the queue after attempt {}: {}", job.id, index, slot.attempts,
                  faults.back());
     return;
   }
-  slot.state = TaskState::kDone;
+  SetState(job, slot, TaskState::kDone);
   ++job.failed;
   pb::Result result;
   result.set_job_id(job.id);
@@ -351,12 +395,21 @@ uint32_t Scheduler::Capacity(const Worker& worker, const Job& job) const {
   }
 }
 
+void Scheduler::SetState(Job& job, TaskSlot& slot, TaskState state) {
+  if (slot.state == TaskState::kRunning) --job.running;
+  if (state == TaskState::kRunning) ++job.running;
+  slot.state = state;
+}
+
 uint32_t Scheduler::FreeCredit(const Worker& worker, const Job& job) const {
   if (worker.draining || (worker.serves & job.kind_bit) == 0) return 0;
+  if (worker.slots > 0 && worker.claims >= worker.slots) return 0;
   auto load = worker.load.find(job.id);
   const uint32_t used = load == worker.load.end() ? 0 : load->second;
   const uint32_t cap = Capacity(worker, job);
-  return used >= cap ? 0 : cap - used;
+  if (used >= cap) return 0;
+  const uint32_t credit = cap - used;
+  return worker.slots > 0 ? std::min(credit, worker.slots - worker.claims) : credit;
 }
 
 void Scheduler::RefreshAssignment(Job& job) {
@@ -421,22 +474,44 @@ uint32_t Scheduler::PopPending(Job& job) {
 }
 
 void Scheduler::Dispatch(TimePoint now) {
+  runnable_.clear();
   for (auto& [id, job] : jobs_) {
-    if (job.phase != Job::Phase::kRunning) continue;
-    if (!blocked_clients_.empty() && blocked_clients_.contains(job.client)) continue;
+    if (job.phase != Job::Phase::kRunning || job.awaiting_owner) continue;
+    if (!blocked_clients_.empty() && blocked_clients_.contains(job.owner)) continue;
     if (!HasPending(job)) continue;
     if (job.spec.max_workers() > 0) RefreshAssignment(job);
-    while (HasPending(job)) {
-      Worker* worker = PickWorker(job);
-      if (worker == nullptr) break;
-      SendTask(job, *worker, PopPending(job), now);
+    runnable_.push_back(&job);
+  }
+  if (runnable_.empty()) return;
+  // The highest priority first; among equals, the job served longest ago.
+  std::sort(runnable_.begin(), runnable_.end(), [](const Job* a, const Job* b) {
+    if (a->priority != b->priority) return a->priority > b->priority;
+    return a->served != b->served ? a->served < b->served : a->seq < b->seq;
+  });
+  // A priority's jobs take a task each in turn while any worker has room,
+  // then the next priority down. Where no worker has a slot cap, every job
+  // fills its own credit; where caps bind, this is what shares them.
+  for (size_t begin = 0, end = 0; begin < runnable_.size(); begin = end) {
+    while (end < runnable_.size() && runnable_[end]->priority == runnable_[begin]->priority) ++end;
+    for (bool progress = true; progress;) {
+      progress = false;
+      for (size_t i = begin; i < end; ++i) {
+        Job& job = *runnable_[i];
+        if (!HasPending(job)) continue;
+        Worker* worker = PickWorker(job);
+        if (worker == nullptr) continue;
+        SendTask(job, *worker, PopPending(job), now);
+        job.served = ++served_;
+        progress = true;
+      }
     }
   }
 }
 
 void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now) {
   TaskSlot& slot = job.slots[index - 1];
-  slot.state = TaskState::kRunning;
+  SetState(job, slot, TaskState::kRunning);
+  job.started = true;
   slot.deadline = now + job.task_timeout;
   ++slot.attempts;
   const uint32_t capacity = Capacity(worker, job);
@@ -458,82 +533,22 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now
   AddEvent(job, pb::TaskEvent::DISPATCHED, index, slot.attempts, worker.hello.worker_id(), nullptr);
 }
 
-// ---- clients -----------------------------------------------------------------
-
-void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now) {
-  auto client = clients_.find(peer);
-  if (client != clients_.end()) client->second.liveness.Heard(now);
-  switch (env.body_case()) {
-    case pb::Envelope::kSubmit:
-      OnSubmit(peer, env.submit().spec(), now);
-      return;
-    case pb::Envelope::kCancel:
-      OnCancel(peer, env.cancel().job_id(), now);
-      return;
-    case pb::Envelope::kStatus:
-      OnStatus(peer);
-      return;
-    case pb::Envelope::kWatch:
-      OnWatch(peer, env.watch().job_id(), now);
-      return;
-    case pb::Envelope::kHeartbeat:
-      return;
-    default:
-      Reply(to_clients_, peer, pb::Error::BAD_REQUEST,
-            fmt::format("a client cannot send '{}'", BodyName(env)));
-  }
-}
-
-void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now) {
-  if (Status valid = jobs::ValidateSpec(spec); !valid) return Reject(peer, valid.error().message);
-  if (!stopping_.empty()) return Reject(peer, stopping_);
-  if (journal_ != nullptr && !journal_->broken().empty()) {
-    return Reject(peer, fmt::format("the coordinator cannot record jobs: {}", journal_->broken()));
-  }
-  const jobs::JobKind& kind = *jobs::Kinds().For(spec);
-  if (kind.needs_ledger() && options_.ledger.empty()) {
-    return Reject(peer, fmt::format("this coordinator has no ledger for {} jobs (start it with "
-                                    "--ledger)",
-                                    kind.name()));
-  }
-  const std::string id = new_job_id_();
-  Job& job = AddJob(id, spec, now);
-  Follow(job, peer, now);
-  ++stats_.jobs_accepted;
-  if (journal_ != nullptr) journal_->Accepted(id, peer, spec, options_.unix_micros());
-  spdlog::info("job {} accepted: {} x {} under {} (concurrency {}, workers {})", id, spec.count(),
-               kind.name(), ModelName(spec.model()),
-               spec.concurrency() > 0 ? fmt::to_string(spec.concurrency()) : "default",
-               spec.max_workers() > 0 ? fmt::to_string(spec.max_workers()) : "all");
-
-  pb::Envelope env = NewEnvelope();
-  pb::Accepted* accepted = env.mutable_accepted();
-  accepted->set_job_id(id);
-  accepted->set_tasks(spec.count());
-  accepted->set_accepted_us(options_.unix_micros());
-  to_clients_.push_back({peer, std::move(env)});
-
-  if (kind.needs_ledger()) OpenOnLedger(job, now);
-}
-
-void Scheduler::Reject(const PeerId& peer, const std::string& why) {
-  spdlog::info("job from client {} rejected: {}", PrintablePeer(peer), why);
-  pb::Envelope env = NewEnvelope();
-  env.mutable_rejected()->set_reason(why);
-  to_clients_.push_back({peer, std::move(env)});
-}
+// ---- jobs --------------------------------------------------------------------
 
 Scheduler::Job& Scheduler::AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now) {
   Job& job = jobs_[id];
   job.id = id;
+  job.seq = ++next_job_seq_;
   job.spec = spec;
   job.kind = jobs::Kinds().For(spec);
   job.kind_bit = KindBit(job.kind);
+  job.priority = spec.has_priority() ? spec.priority() : jobs::kDefaultPriority;
   job.max_attempts = spec.max_attempts() > 0 ? spec.max_attempts() : options_.max_attempts;
   job.task_timeout = spec.task_timeout_ms() > 0
                          ? milliseconds(spec.task_timeout_ms())
                          : job.kind->TaskDeadline(spec).value_or(options_.task_timeout);
   job.accepted_at = now;
+  job.accepted_us = options_.unix_micros();
   job.stuck_since = now;
   job.slots.resize(spec.count());
   return job;
@@ -579,172 +594,12 @@ void Scheduler::LedgerGaveUp(const std::string& id, TimePoint now) {
   }
 }
 
-void Scheduler::OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now) {
-  const Job* job = FindJob(job_id);
-  if (job == nullptr || job->client != peer) {
-    Reply(to_clients_, peer, pb::Error::BAD_REQUEST,
-          fmt::format("no running job '{}' of yours to cancel", job_id));
-    return;
-  }
-  spdlog::info("job {} cancelled by its client", job_id);
-  FinishJob(job_id, "cancelled by the client", now);
-}
-
-void Scheduler::OnStatus(const PeerId& peer) {
-  pb::Envelope env = NewEnvelope();
-  pb::StatusReply* reply = env.mutable_status_reply();
-  std::vector<const Worker*> sorted;
-  for (const auto& [p, w] : workers_) sorted.push_back(&w);
-  std::sort(sorted.begin(), sorted.end(),
-            [](const Worker* a, const Worker* b) { return a->seq < b->seq; });
-  for (const Worker* w : sorted) {
-    pb::StatusReply::Worker* out = reply->add_workers();
-    out->set_worker_id(w->hello.worker_id());
-    out->set_host(w->hello.host());
-    out->set_pid(w->hello.pid());
-    out->set_concurrency(w->hello.concurrency());
-    out->set_inflight(w->claims);
-    out->set_draining(w->draining);
-    for (const auto& kind : jobs::Kinds().all()) {
-      if (w->serves & KindBit(kind.get())) out->add_serves(std::string(kind->name()));
-    }
-  }
-  reply->set_jobs(static_cast<uint32_t>(jobs_.size()));
-  reply->set_tasks_dispatched(stats_.dispatched);
-  reply->set_tasks_requeued(stats_.requeued);
-  reply->set_duplicates_dropped(stats_.duplicates_dropped);
-  reply->set_workers_lost(stats_.workers_lost);
-  to_clients_.push_back({peer, std::move(env)});
-}
-
-void Scheduler::OnWatch(const PeerId& peer, const std::string& job_id, TimePoint now) {
-  if (Job* job = FindJob(job_id)) {
-    // What this turn has for the job goes out first, to whoever followed
-    // it: the replay below reads the journal, which already holds those
-    // results, and must not be followed by them again.
-    FlushEvents(*job);
-    Follow(*job, peer, now);
-    if (journal_ != nullptr) Replay(peer, job_id, journal_->Results(job_id));
-    spdlog::info("job {}: client {} follows it again", job_id, PrintablePeer(peer));
-    return;
-  }
-  std::optional<pb::JobDone> done = journal_ ? journal_->Done(job_id) : std::nullopt;
-  if (!done) {
-    Reply(to_clients_, peer, pb::Error::UNKNOWN_JOB,
-          fmt::format("job {} is not known to this coordinator: it was lost (a coordinator "
-                      "restarted without its journal?) or ended long ago",
-                      job_id));
-    return;
-  }
-  Replay(peer, job_id, journal_->Results(job_id));
-  pb::Envelope env = NewEnvelope();
-  *env.mutable_job_done() = std::move(*done);
-  to_clients_.push_back({peer, std::move(env)});
-}
-
-void Scheduler::Replay(const PeerId& peer, const std::string& job_id,
-                       const std::vector<pb::Result>& results) {
-  pb::Envelope env;
-  for (const pb::Result& result : results) {
-    if (!env.has_events()) {
-      env = NewEnvelope();
-      env.mutable_events()->set_job_id(job_id);
-      env.mutable_events()->set_replay(true);
-    }
-    pb::TaskEvent* event = env.mutable_events()->add_events();
-    event->set_type(pb::TaskEvent::DONE);
-    event->set_index(result.index());
-    event->set_attempt(result.attempt());
-    event->set_worker(result.worker_id());
-    *event->mutable_result() = result;
-    if (env.events().events_size() == kReplayChunk) to_clients_.push_back({peer, std::move(env)});
-  }
-  if (env.has_events()) to_clients_.push_back({peer, std::move(env)});
-}
-
-void Scheduler::Follow(Job& job, const PeerId& peer, TimePoint now) {
-  if (auto old = clients_.find(job.client); old != clients_.end() && job.client != peer) {
-    old->second.jobs.erase(job.id);
-    if (old->second.jobs.empty()) clients_.erase(old);
-  }
-  job.client = peer;
-  auto [client, fresh] = clients_.try_emplace(
-      peer, Client{Liveness(options_.heartbeat_interval, options_.client_liveness, now), {}});
-  client->second.jobs.insert(job.id);
-}
-
-void Scheduler::Restore(const JournaledJob& journaled, TimePoint now) {
-  Job& job = AddJob(journaled.id, journaled.spec, now);
-  job.accepted_at -=
-      microseconds(std::max<int64_t>(0, options_.unix_micros() - journaled.accepted_us));
-  for (const pb::Result& result : journaled.results) {
-    if (result.index() == 0 || result.index() > job.slots.size()) continue;
-    TaskSlot& slot = job.slots[result.index() - 1];
-    if (slot.state == TaskState::kDone) continue;
-    slot.state = TaskState::kDone;
-    slot.attempts = static_cast<uint8_t>(std::min<uint32_t>(result.attempt(), 255));
-    result.ok() ? ++job.ok : ++job.failed;
-    if (!result.worker_id().empty()) job.used.insert(result.worker_id());
-  }
-  Follow(job, journaled.client, now);
-  ++stats_.jobs_accepted;
-  spdlog::info("job {} resumed from the journal: {} of {} tasks had finished", job.id,
-               job.ok + job.failed, job.slots.size());
-  if (job.kind->needs_ledger()) {
-    OpenOnLedger(job, now);  // it closes the job at once if every task had finished
-  } else if (job.ok + job.failed == job.slots.size()) {
-    FinishJob(job.id, "", now);
-  }
-}
-
-void Scheduler::StopAccepting(std::string reason) { stopping_ = std::move(reason); }
-
-void Scheduler::SetClientBlocked(const PeerId& peer, bool blocked) {
-  if (blocked) {
-    if (blocked_clients_.insert(peer).second) {
-      spdlog::info("client {} reads slowly: its jobs wait for it", PrintablePeer(peer));
-    }
-  } else if (blocked_clients_.erase(peer) > 0) {
-    spdlog::info("client {} caught up: its jobs go on", PrintablePeer(peer));
-  }
-}
-
-void Scheduler::EndAll(const std::string& reason, TimePoint now) {
-  std::vector<std::string> ids;
-  for (const auto& [id, job] : jobs_) ids.push_back(id);
-  for (const std::string& id : ids) {
-    if (FindJob(id) != nullptr) FinishJob(id, reason, now);
-  }
-}
-
-void Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
-                         const std::string& worker, const pb::Result* result) {
-  if (!job.events.has_events()) {
-    job.events = NewEnvelope();
-    job.events.mutable_events()->set_job_id(job.id);
-  }
-  pb::TaskEvent* event = job.events.mutable_events()->add_events();
-  event->set_type(type);
-  event->set_index(index);
-  event->set_attempt(attempt);
-  event->set_worker(worker);
-  if (result != nullptr) *event->mutable_result() = *result;
-}
-
-void Scheduler::FlushEvents(Job& job) {
-  if (!job.events.has_events()) return;
-  to_clients_.push_back({job.client, std::move(job.events)});
-  job.events = pb::Envelope();
-}
-
-std::vector<Outgoing>& Scheduler::to_clients() {
-  for (auto& [id, job] : jobs_) FlushEvents(job);
-  return to_clients_;
-}
-
 void Scheduler::FinishJob(const std::string& id, const std::string& reason, TimePoint now) {
   Job& job = jobs_.at(id);
+  job.awaiting_owner = false;                     // it ends whoever comes back
   if (job.phase == Job::Phase::kClosing) return;  // already ending
+  // Nothing of it runs on from here (its closing read must be the last).
+  StopTasks(job, reason.empty() ? "the job has ended" : reason);
   // A job the ledger opened is read back before it ends; one it never
   // opened (cancelled while opening) has nothing to read.
   if (job.kind->needs_ledger() && job.phase == Job::Phase::kRunning) {
@@ -755,6 +610,25 @@ void Scheduler::FinishJob(const std::string& id, const std::string& reason, Time
     return;
   }
   CompleteJob(id, reason, now, nullptr);
+}
+
+void Scheduler::StopTasks(Job& job, const std::string& reason) {
+  for (auto& [peer, worker] : workers_) {
+    auto load = worker.load.find(job.id);
+    if (load == worker.load.end()) continue;
+    // Its claims stay until it reports each task stopped (or dies): a task
+    // that cannot stop at once still takes one of its slots.
+    spdlog::info("job {}: stopping its {} tasks on worker {}", job.id, load->second,
+                 worker.hello.worker_id());
+    SendStop(peer, job.id, reason);
+  }
+}
+
+void Scheduler::SendStop(const PeerId& peer, const std::string& job_id, const std::string& reason) {
+  pb::Envelope env = NewEnvelope();
+  env.mutable_stop()->set_job_id(job_id);
+  env.mutable_stop()->set_reason(reason);
+  to_workers_.push_back({peer, std::move(env)});
 }
 
 void Scheduler::CompleteJob(const std::string& id, const std::string& reason, TimePoint now,
@@ -774,16 +648,13 @@ void Scheduler::CompleteJob(const std::string& id, const std::string& reason, Ti
   done->set_reason(reason);
   done->set_concurrency(job.capacity);
   if (closed != nullptr) job.kind->Closed(job.spec, *closed, *done);
-  if (journal_ != nullptr) journal_->Completed(*done, options_.unix_micros());
-  to_clients_.push_back({job.client, std::move(env)});
+  const int64_t ended_us = options_.unix_micros();
+  if (journal_ != nullptr) journal_->Completed(*done, ended_us);
+  ToFollowers(job, env);
   spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok, job.failed,
                job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ", reason);
-
-  auto client = clients_.find(job.client);
-  if (client != clients_.end()) {
-    client->second.jobs.erase(id);
-    if (client->second.jobs.empty()) clients_.erase(client);
-  }
+  RememberEnded(EndedInfo(job.spec, *done, job.accepted_us, ended_us));
+  for (const PeerId& peer : std::set<PeerId>(job.followers)) Unfollow(job, peer);
   ++stats_.jobs_finished;
   jobs_.erase(it);
 }
@@ -806,14 +677,24 @@ void Scheduler::Tick(TimePoint now) {
   CheckDeadlines(now);
 
   std::vector<std::string> abandoned;
+  std::vector<std::pair<std::string, PeerId>> unfollowed;
   for (auto it = clients_.begin(); it != clients_.end();) {
     const PeerId& peer = it->first;
     Client& client = it->second;
     if (client.liveness.Expired(now)) {
-      spdlog::warn("client {} silent for {:.1f} s: cancelling its {} jobs", PrintablePeer(peer),
-                   std::chrono::duration<double>(client.liveness.Silence(now)).count(),
-                   client.jobs.size());
-      abandoned.insert(abandoned.end(), client.jobs.begin(), client.jobs.end());
+      if (!client.owns.empty()) {
+        spdlog::warn("client {} silent for {:.1f} s: cancelling its {} jobs", PrintablePeer(peer),
+                     std::chrono::duration<double>(client.liveness.Silence(now)).count(),
+                     client.owns.size());
+      }
+      // Its jobs end (it still hears it, if it is there at all); it stops
+      // following the others.
+      abandoned.insert(abandoned.end(), client.owns.begin(), client.owns.end());
+      for (const std::string& job : client.follows) {
+        if (!client.owns.contains(job)) unfollowed.emplace_back(job, peer);
+      }
+      client.follows.clear();
+      client.owns.clear();
       it = clients_.erase(it);  // gone; a Watch brings it back
       continue;
     }
@@ -825,6 +706,16 @@ void Scheduler::Tick(TimePoint now) {
     }
     ++it;
   }
+  // Jobs resumed after a restart whose client did not come back.
+  for (const auto& [id, job] : jobs_) {
+    if (job.awaiting_owner && now >= job.owner_due) abandoned.push_back(id);
+  }
+  for (const auto& [id, peer] : unfollowed) {
+    if (Job* job = FindJob(id)) {
+      job->followers.erase(peer);
+      if (job->owner == peer) job->owner.clear();
+    }
+  }
   for (const std::string& id : abandoned) {
     if (FindJob(id) != nullptr) FinishJob(id, "the client went away", now);
   }
@@ -832,49 +723,13 @@ void Scheduler::Tick(TimePoint now) {
   NoticeWaiting(now);
 }
 
-std::string Scheduler::WhyWaiting(const Job& job) const {
-  if (job.phase == Job::Phase::kOpening) {
-    return fmt::format("the ledger at {} has not answered yet (is it running?)",
-                       ledger_.endpoint());
-  }
-  if (job.phase != Job::Phase::kRunning || job.ok + job.failed == job.slots.size()) return "";
-  bool any = false, serving = false;
-  for (const auto& [peer, w] : workers_) {
-    any = true;
-    if ((w.serves & job.kind_bit) == 0) continue;
-    serving = true;
-    if (!w.draining) return "";
-  }
-  if (!any) return "no worker is connected to the coordinator";
-  if (serving)
-    return fmt::format("every worker that can run {} tasks is draining", job.kind->name());
-  const std::string_view hint = job.kind->WorkerHint();
-  return fmt::format("no connected worker can run {} tasks{}{}", job.kind->name(),
-                     hint.empty() ? "" : ": ", hint);
-}
-
-void Scheduler::NoticeWaiting(TimePoint now) {
-  for (auto& [id, job] : jobs_) {
-    if (job.phase == Job::Phase::kClosing) continue;
-    std::string why = WhyWaiting(job);
-    if (why.empty()) job.stuck_since = now;
-    if (why == job.waiting_said ||
-        (!why.empty() && now - job.stuck_since < options_.waiting_notice)) {
-      continue;
-    }
-    if (!why.empty()) spdlog::info("job {} waits: {}", id, why);
-    pb::Envelope env = NewEnvelope();
-    env.mutable_waiting()->set_job_id(id);
-    env.mutable_waiting()->set_reason(why);
-    to_clients_.push_back({job.client, std::move(env)});
-    job.waiting_said = std::move(why);
-  }
-}
-
 TimePoint Scheduler::NextWakeup(TimePoint now) const {
   TimePoint next = std::min(now + options_.heartbeat_interval, ledger_.NextWakeup(now));
   for (const auto& [peer, worker] : workers_) next = std::min(next, worker.liveness.NextDeadline());
   for (const auto& [peer, client] : clients_) next = std::min(next, client.liveness.NextDeadline());
+  for (const auto& [id, job] : jobs_) {
+    if (job.awaiting_owner) next = std::min(next, job.owner_due);
+  }
   return next;
 }
 

@@ -9,7 +9,10 @@
 //
 // The rules it enforces:
 //  - Credit: a worker never holds more tasks of a job than its capacity for
-//    the job's model (1 for sync, the concurrency for threads and async).
+//    the job's model (1 for sync, the concurrency for threads and async),
+//    nor more tasks in all than its slots (`worker --slots`) when it has a cap.
+//  - Sharing: free slots go to the runnable job of highest priority first,
+//    and in turn among jobs of equal priority (round-robin).
 //  - Liveness: workers are sent a heartbeat every interval and are dead after
 //    `liveness` silent intervals; their in-flight tasks go back to the front of
 //    the queue with attempt + 1, and fail after `max_attempts`.
@@ -20,8 +23,13 @@
 //  - Routing: a worker is sent only tasks of the kinds it serves (its Hello
 //    lists them). A job that no connected worker can run waits, and its
 //    client is told so (JobWaiting) and how to start a worker that can.
-//  - A client only hears about its own jobs; a client silent for long has its
-//    jobs cancelled.
+//  - Clients: a job has an owner (the client that submitted it, unless it is
+//    detached) and followers (its owner and anyone watching it), who hear
+//    its events. An owner silent for long has its jobs cancelled; a job
+//    resumed from the journal waits for its owner to come back before it
+//    runs again. Any client may list jobs, follow one or cancel one.
+//  - A job that ends (done, failed or cancelled) has its tasks stopped on
+//    the workers still running them, and their claims released.
 //
 // What a job's kind means (its payloads, its deadline, its calls to the
 // ledger before the first task and after the last) comes from the kind
@@ -33,6 +41,7 @@
 //   for (auto& out : s.to_workers()) SendTo(router, out.peer, out.envelope);
 #pragma once
 
+#include <array>
 #include <climits>
 #include <cstdint>
 #include <deque>
@@ -68,6 +77,8 @@ struct SchedulerOptions {
   std::string ledger;                // the ledger's endpoint for bank jobs; empty: none
   // A job that no connected worker can run this long is said to wait.
   Duration waiting_notice = milliseconds(500);
+  // Ended jobs listed by `fanout jobs --all` (the journal keeps their results).
+  size_t remember_ended = 200;
   std::function<int64_t()> unix_micros = UnixMicros;
 };
 
@@ -86,6 +97,7 @@ struct SchedulerStats {
   uint64_t duplicates_dropped = 0;
   uint64_t returned = 0;
   uint64_t workers_lost = 0;
+  uint64_t workers_left = 0;  // drained and gone
 };
 
 class Scheduler {
@@ -97,17 +109,26 @@ class Scheduler {
             Journal* journal = nullptr);
 
   // Takes up a job a previous coordinator accepted and did not finish: its
-  // finished tasks stay finished, the rest run. Its client has the usual
-  // client liveness to come back (Watch) before the job is cancelled.
+  // finished tasks stay finished, the rest run. A detached job runs on at
+  // once; another waits for its client to come back (Watch), which has the
+  // usual client liveness to do so before the job is cancelled.
   void Restore(const JournaledJob& journaled, TimePoint now);
+  // Lists an ended job (from the journal, after a restart) in `fanout jobs --all`.
+  void RememberEnded(const pb::JobInfo& info);
+  // What `fanout jobs` shows of a job that ended.
+  static pb::JobInfo EndedInfo(const pb::JobSpec& spec, const pb::JobDone& done,
+                               int64_t accepted_us, int64_t ended_us);
   // Graceful stop: new jobs are rejected with `reason`; running ones go on.
   void StopAccepting(std::string reason);
   // Ends every running job now, with `reason` (the grace period is over).
   void EndAll(const std::string& reason, TimePoint now);
   // Back-pressure: while a client cannot take more messages (it reads
-  // slower than its jobs produce events), nothing more of its jobs is
-  // dispatched; workers go on with other jobs.
+  // slower than its jobs produce events), nothing more of the jobs it owns
+  // is dispatched; workers go on with other jobs. A follower that is not
+  // the owner stops following (it asks again when it catches up).
   void SetClientBlocked(const PeerId& peer, bool blocked);
+  // The ledger answered (anything): for its health in `fanout status`.
+  void OnLedgerAlive(TimePoint now) { ledger_.Heard(now); }
 
   void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
   void OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
@@ -164,6 +185,9 @@ class Scheduler {
     int64_t clock_offset_us = 0;
     int64_t best_delay_us = INT64_MAX;
     uint64_t serves = 0;  // the kinds it runs: bit i for the registry's kind i
+    uint32_t slots = 0;   // the most tasks it runs at once; 0: no cap
+    uint64_t done = 0;    // results it delivered, ok
+    uint64_t failed = 0;  // and failed
     // Its claims: the tasks it runs, and which attempts of each (an attempt
     // past its deadline may be sent again to the same worker).
     std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash> inflight;
@@ -172,12 +196,23 @@ class Scheduler {
   };
   struct Job {
     std::string id;
-    PeerId client;
+    uint64_t seq = 0;  // acceptance order, for stable tie-breaks
+    // The client that submitted it (empty once detached or after a restart
+    // until it comes back), and everyone who hears its events.
+    PeerId owner;
+    std::set<PeerId> followers;
+    bool awaiting_owner = false;  // resumed: runs again once its owner is back...
+    TimePoint owner_due{};        // ...or ends if it is not back by then
     pb::JobSpec spec;
+    uint32_t priority = 5;
+    uint64_t served = 0;   // when it last got a slot: round-robin among equals
+    uint32_t running = 0;  // tasks in kRunning
+    bool started = false;  // some task was dispatched
     const jobs::JobKind* kind = nullptr;
     uint64_t kind_bit = 0;  // its bit in Worker::serves
     uint32_t max_attempts = 0;
     TimePoint accepted_at;
+    int64_t accepted_us = 0;      // unix time, for `fanout jobs`
     std::vector<TaskSlot> slots;  // by index - 1
     std::deque<uint32_t> retry;   // requeued tasks, dispatched before fresh ones
     uint32_t next_fresh = 1;      // tasks from here on were never dispatched
@@ -200,12 +235,15 @@ class Scheduler {
   };
   struct Client {
     Liveness liveness;
-    std::set<std::string> jobs;
+    std::set<std::string> owns;     // jobs it submitted (not detached)
+    std::set<std::string> follows;  // jobs whose events it hears
   };
 
   void OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint now);
   // Moves what a reconnected worker still holds from its old entry to its new one.
   void Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now);
+  // A task a (re)connecting worker says it runs that we had not given it.
+  void HoldReported(Worker& worker, const pb::TaskRef& ref, TimePoint now);
   // Gives up a worker's claims on `tasks`; those no one else holds are requeued.
   void LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,
              const std::string& worker, TimePoint now);
@@ -213,25 +251,36 @@ class Scheduler {
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
   void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
-  // Turns a submitted job away with `why`.
-  void Reject(const PeerId& peer, const std::string& why);
+  // Turns a submitted job away with `why`; `unavailable`: the coordinator
+  // cannot take jobs now, the job itself is fine.
+  void Reject(const PeerId& peer, const std::string& why, bool unavailable = false);
   Job& AddJob(const std::string& id, const pb::JobSpec& spec, TimePoint now);
   // Kinds that need the ledger: calls it before any task runs.
   void OpenOnLedger(Job& job, TimePoint now);
-  void OnCancel(const PeerId& peer, const std::string& job_id, TimePoint now);
-  void OnStatus(const PeerId& peer);
-  void OnWatch(const PeerId& peer, const std::string& job_id, TimePoint now);
+  void OnCancel(const PeerId& peer, const pb::Cancel& cancel, TimePoint now);
+  void OnStatus(const PeerId& peer, TimePoint now);
+  void OnJobs(const PeerId& peer, const pb::JobsRequest& request, TimePoint now);
+  void OnWatch(const PeerId& peer, const pb::Watch& watch, TimePoint now);
   // Sends `results` to `peer` as replayed DONE events, in envelopes of a
   // bounded size.
   void Replay(const PeerId& peer, const std::string& job_id,
               const std::vector<pb::Result>& results);
-  // Moves a job's events to `peer` from whoever followed it before.
-  void Follow(Job& job, const PeerId& peer, TimePoint now);
+  // `peer` hears the job's events from now on; as its owner, it takes the
+  // job over from the previous owner (a new connection of the same client).
+  void Follow(Job& job, const PeerId& peer, bool owner, TimePoint now);
+  void Unfollow(Job& job, const PeerId& peer);
+  Client& ClientFor(const PeerId& peer, TimePoint now);
+  // What `fanout jobs` shows of a running job.
+  pb::JobInfo Info(const Job& job, TimePoint now) const;
 
   Worker* FindWorker(const PeerId& peer);
   Job* FindJob(const std::string& id);
   static uint64_t ServesMask(const pb::Hello& hello);
+  // A kind's bit in Worker::serves: its index in the registry.
+  static uint64_t KindBit(const jobs::JobKind* kind);
   uint32_t Capacity(const Worker& worker, const Job& job) const;
+  // Sets a task's state, keeping the job's count of running tasks.
+  static void SetState(Job& job, TaskSlot& slot, TaskState state);
   uint32_t FreeCredit(const Worker& worker, const Job& job) const;
   Worker* PickWorker(Job& job);
   void RefreshAssignment(Job& job);
@@ -249,10 +298,20 @@ class Scheduler {
   void Requeue(Job& job, uint32_t index, std::string fault, TimePoint now);
   // Runs again, elsewhere, the tasks whose attempt ran past its deadline.
   void CheckDeadlines(TimePoint now);
+  // A drained worker that has exited.
+  void Forget(const PeerId& peer, TimePoint now);
   void DeclareDead(const PeerId& peer, TimePoint now);
-  void AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
-                const std::string& worker, const pb::Result* result);
+  // Queues an event for the job's followers; returns the event's copy of
+  // `result` (null when nobody follows the job).
+  pb::Result* AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
+                       const std::string& worker, const pb::Result* result);
   void FlushEvents(Job& job);
+  // Sends `env` to every follower of the job.
+  void ToFollowers(const Job& job, const pb::Envelope& env);
+  // Tells the workers still running tasks of an ending job to stop them,
+  // and releases their claims.
+  void StopTasks(Job& job, const std::string& reason);
+  void SendStop(const PeerId& peer, const std::string& job_id, const std::string& reason);
   // Ends a job: kinds that need the ledger call it first (closing), others
   // complete at once.
   void FinishJob(const std::string& id, const std::string& reason, TimePoint now);
@@ -276,7 +335,14 @@ class Scheduler {
   std::unordered_map<PeerId, Worker> workers_;
   std::unordered_map<std::string, Job> jobs_;
   std::unordered_map<PeerId, Client> clients_;
+  std::deque<pb::JobInfo> ended_;  // the most recent first, at most remember_ended
   uint64_t next_worker_seq_ = 0;
+  uint64_t next_job_seq_ = 0;
+  uint64_t served_ = 0;
+  std::vector<Job*> runnable_;  // Dispatch's scratch list
+  // Results per second over the last 10 s, for tasks/s in `fanout status`.
+  std::array<uint32_t, 10> per_second_{};
+  int64_t second_ = 0;
   std::vector<Outgoing> to_workers_;
   std::vector<Outgoing> to_clients_;
   LedgerCalls ledger_;

@@ -370,6 +370,11 @@ TEST_F(SchedulerTest, ARestartedSchedulerResumesAJobRunningOnlyWhatHadNotFinishe
   ASSERT_TRUE(unfinished.ok());
   ASSERT_EQ(unfinished->size(), 1u);
   restarted.Restore((*unfinished)[0], now_);
+  // Its client comes back (as its owner), so it runs again.
+  pb::Envelope back = NewEnvelope();
+  back.mutable_watch()->set_job_id(id);
+  back.mutable_watch()->set_owner(true);
+  restarted.OnClientMessage("c1-again", back, now_);
   // w1 reconnects still running task 2: it keeps it, nothing runs twice.
   pb::Envelope hello = NewEnvelope();
   hello.mutable_hello()->set_worker_id("w1");
@@ -408,6 +413,7 @@ TEST_F(SchedulerTest, AClientThatWatchesAgainGetsTheResultsReplayedAndTheRest) {
   Clients();
   pb::Envelope watch = NewEnvelope();
   watch.mutable_watch()->set_job_id(id);
+  watch.mutable_watch()->set_owner(true);
   scheduler_.OnClientMessage("c2", watch, now_);  // the same client, on a new connection
   Finish("w1", sent["w1"][1]);
   std::vector<uint32_t> replayed, live;
@@ -425,12 +431,16 @@ TEST_F(SchedulerTest, AClientThatWatchesAgainGetsTheResultsReplayedAndTheRest) {
   EXPECT_EQ(live, std::vector<uint32_t>{2});
   EXPECT_TRUE(done);
 
-  // After the end, a Watch replays everything and the JobDone.
+  // After the end, a Watch says so (with the job's spec), replays everything
+  // and the JobDone.
+  watch.mutable_watch()->set_owner(false);
   scheduler_.OnClientMessage("c3", watch, now_);
   auto again = Clients();
-  ASSERT_EQ(again.size(), 2u);
-  EXPECT_EQ(again[0].envelope.events().events_size(), 2);
-  EXPECT_EQ(again[1].envelope.job_done().ok(), 2u);
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_TRUE(again[0].envelope.accepted().ended());
+  EXPECT_EQ(again[0].envelope.accepted().spec().count(), 2u);
+  EXPECT_EQ(again[1].envelope.events().events_size(), 2);
+  EXPECT_EQ(again[2].envelope.job_done().ok(), 2u);
   // A job never seen is an UNKNOWN_JOB error that says it was lost.
   watch.mutable_watch()->set_job_id("job-404");
   scheduler_.OnClientMessage("c3", watch, now_);
@@ -667,7 +677,10 @@ class BankSchedulerTest : public testing::Test {
   }
   std::vector<pb::LedgerRequest> Ledger() {
     std::vector<pb::LedgerRequest> out;
-    for (const pb::Envelope& e : scheduler_.to_ledger()) out.push_back(e.ledger_request());
+    for (const pb::Envelope& e : scheduler_.to_ledger()) {
+      if (e.has_ledger_request()) out.push_back(e.ledger_request());
+      pings_ += e.has_status() ? 1 : 0;  // health pings
+    }
     scheduler_.to_ledger().clear();
     return out;
   }
@@ -712,7 +725,27 @@ class BankSchedulerTest : public testing::Test {
   TimePoint now_ = TimePoint{} + std::chrono::hours(1);
   Scheduler scheduler_;
   pb::JobDone done_;
+  int pings_ = 0;
 };
+
+TEST_F(BankSchedulerTest, AnIdleLedgerIsPingedAndItsAnswerKeptForStatus) {
+  scheduler_.Tick(now_);
+  Ledger();
+  EXPECT_EQ(pings_, 1);
+  now_ += milliseconds(1000);
+  scheduler_.Tick(now_);
+  Ledger();
+  EXPECT_EQ(pings_, 1) << "every 5 s, not every tick";
+  scheduler_.OnLedgerAlive(now_);
+  pb::Envelope status = NewEnvelope();
+  status.mutable_status();
+  scheduler_.OnClientMessage("c1", status, now_ + milliseconds(250));
+  for (const Outgoing& o : scheduler_.to_clients()) {
+    if (!o.envelope.has_status_reply()) continue;
+    EXPECT_EQ(o.envelope.status_reply().ledger().endpoint(), "tcp://ledger:5557");
+    EXPECT_EQ(o.envelope.status_reply().ledger().answered_ms_ago(), 250);
+  }
+}
 
 TEST_F(BankSchedulerTest, TasksWaitForTheBookAndCarryTheLedger) {
   Submit(Bank(2));
@@ -996,6 +1029,249 @@ TEST_F(SchedulerTest, ASilentClientsJobsAreCancelledAndTheClientForgotten) {
   EXPECT_EQ(JobDone("c1")->reason(), "the client went away");
   // Nothing is left to wake for: the next wake-up is a heartbeat away.
   EXPECT_GT(scheduler_.NextWakeup(now_), now_);
+}
+
+// ---- slots, priorities, owners -------------------------------------------------
+
+TEST_F(SchedulerTest, SlotsCapWhatAWorkerRunsAcrossJobsAndTurnRoundRobin) {
+  Hello("w1", 8, 100);
+  // A worker with one slot: its Hello says so.
+  pb::Envelope hello = NewEnvelope();
+  hello.mutable_hello()->set_worker_id("one");
+  hello.mutable_hello()->set_host("host");
+  hello.mutable_hello()->set_pid(7);
+  hello.mutable_hello()->set_concurrency(8);
+  hello.mutable_hello()->set_slots(2);
+  scheduler_.OnWorkerMessage("one", hello, now_);
+  scheduler_.OnWorkerMessage(
+      "w1",
+      [] {
+        pb::Envelope drain = NewEnvelope();
+        drain.mutable_drain()->set_reason("test");
+        return drain;
+      }(),
+      now_);
+  const std::string big = Submit("c1", Spec(pb::THREADS, 300));
+  auto first = Dispatch()["one"];
+  ASSERT_EQ(first.size(), 2u) << "two slots, whatever the job's credit";
+  const std::string small = Submit("c2", Spec(pb::THREADS, 3));
+  EXPECT_TRUE(Dispatch().empty()) << "no slot free";
+  // As slots free, the two jobs take them in turn.
+  std::vector<std::string> order;
+  std::vector<pb::Task> running = first;
+  for (int i = 0; i < 6; ++i) {
+    Finish("one", running.front());
+    running.erase(running.begin());
+    auto next = Dispatch()["one"];
+    ASSERT_EQ(next.size(), 1u);
+    order.push_back(next[0].job_id());
+    running.push_back(next[0]);
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{small, big, small, big, small, big}))
+      << "round-robin between jobs of equal priority";
+}
+
+TEST_F(SchedulerTest, ATaskOfAnEndedJobAWorkerStillRunsHoldsASlotAndIsToldToStop) {
+  // Found by the simulator (seed 23): a worker we declared dead comes back
+  // still running a task of a job that has since ended.
+  pb::Envelope hello = NewEnvelope();
+  hello.mutable_hello()->set_worker_id("one");
+  hello.mutable_hello()->set_host("host");
+  hello.mutable_hello()->set_pid(7);
+  hello.mutable_hello()->set_concurrency(8);
+  hello.mutable_hello()->set_slots(2);
+  pb::TaskRef* held = hello.mutable_hello()->add_holding();
+  held->set_job_id("gone-1");
+  held->set_index(5);
+  held->set_attempt(1);
+  scheduler_.OnWorkerMessage("one", hello, now_);
+  bool stopped = false;
+  for (const Outgoing& o : Workers()) {
+    stopped |= o.envelope.has_stop() && o.envelope.stop().job_id() == "gone-1";
+  }
+  EXPECT_TRUE(stopped) << "it is told to stop what no job wants";
+  Submit("c1", Spec(pb::THREADS, 10));
+  EXPECT_EQ(Dispatch()["one"].size(), 1u) << "one slot of two is still taken";
+  pb::Task old;
+  old.set_job_id("gone-1");
+  old.set_index(5);
+  old.set_attempt(1);
+  Finish("one", old, false);
+  EXPECT_EQ(Dispatch()["one"].size(), 1u) << "its report frees the slot";
+}
+
+TEST_F(SchedulerTest, AHigherPriorityTakesEveryFreeSlotFirst) {
+  pb::Envelope hello = NewEnvelope();
+  hello.mutable_hello()->set_worker_id("one");
+  hello.mutable_hello()->set_host("host");
+  hello.mutable_hello()->set_pid(7);
+  hello.mutable_hello()->set_concurrency(8);
+  hello.mutable_hello()->set_slots(1);
+  scheduler_.OnWorkerMessage("one", hello, now_);
+  pb::JobSpec low = Spec(pb::THREADS, 5);
+  low.set_priority(0);
+  pb::JobSpec high = Spec(pb::THREADS, 5);
+  high.set_priority(9);
+  const std::string low_id = Submit("c1", low);
+  auto running = Dispatch()["one"];
+  ASSERT_EQ(running.size(), 1u);
+  const std::string high_id = Submit("c2", high);
+  std::vector<std::string> order;
+  for (int i = 0; i < 6; ++i) {
+    Finish("one", running[0]);
+    running = Dispatch()["one"];
+    ASSERT_EQ(running.size(), 1u);
+    order.push_back(running[0].job_id());
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{high_id, high_id, high_id, high_id, high_id, low_id}));
+}
+
+TEST_F(SchedulerTest, WithoutSlotsEveryJobGetsItsOwnCredit) {
+  Hello("w1", 4);
+  Submit("c1", Spec(pb::THREADS, 10));
+  Submit("c2", Spec(pb::THREADS, 10));
+  EXPECT_EQ(Dispatch()["w1"].size(), 8u) << "4 of each: today's behaviour";
+}
+
+TEST_F(SchedulerTest, AnOrphanIsCancelledButADetachedJobRunsOn) {
+  Hello("w1", 1);
+  const std::string orphan = Submit("c1", Spec(pb::SYNC, 50));
+  pb::JobSpec spec = Spec(pb::SYNC, 50);
+  spec.set_detached(true);
+  const std::string detached = Submit("c2", spec);
+  Dispatch();
+  for (int i = 0; i < 25; ++i) {  // 12.5 s: past the 10 s client liveness
+    Advance(milliseconds(500));
+    Heartbeat("w1");
+    scheduler_.Tick(now_);
+  }
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->reason(), "the client went away");
+  EXPECT_EQ(scheduler_.job_count(), 1u) << "the detached job runs on";
+  EXPECT_EQ(JobDone("c2"), nullptr) << "nobody follows a detached job";
+}
+
+TEST_F(SchedulerTest, AResumedJobWaitsForItsClientAndEndsIfItDoesNotComeBack) {
+  JournaledJob waiting{.id = "old-1",
+                       .client = "gone",
+                       .spec = Spec(pb::SYNC, 3),
+                       .accepted_us = 1'000'000,
+                       .results = {},
+                       .done = {},
+                       .ended_us = 0};
+  JournaledJob detached = waiting;
+  detached.id = "old-2";
+  detached.spec.set_detached(true);
+  scheduler_.Restore(waiting, now_);
+  scheduler_.Restore(detached, now_);
+  Hello("w1", 4);
+  Hello("w2", 4, 101);
+  auto sent = Dispatch();
+  size_t tasks = 0;
+  for (auto& [peer, list] : sent) {
+    for (const pb::Task& t : list) {
+      ++tasks;
+      EXPECT_EQ(t.job_id(), "old-2") << "only the detached job runs before its client is back";
+    }
+  }
+  EXPECT_EQ(tasks, 2u);
+  // Its client comes back (as owner): it runs again.
+  pb::Envelope watch = NewEnvelope();
+  watch.mutable_watch()->set_job_id("old-1");
+  watch.mutable_watch()->set_owner(true);
+  scheduler_.OnClientMessage("back", watch, now_);
+  EXPECT_FALSE(Dispatch().empty());
+  // Another resumed job whose client never comes back ends unrun.
+  JournaledJob lonely = waiting;
+  lonely.id = "old-3";
+  scheduler_.Restore(lonely, now_);
+  for (int i = 0; i < 25; ++i) {
+    Advance(milliseconds(500));
+    Heartbeat("w1");
+    Heartbeat("w2");
+    Heartbeat("back");
+    scheduler_.OnClientMessage(
+        "back",
+        [] {
+          pb::Envelope hb = NewEnvelope();
+          hb.mutable_heartbeat();
+          return hb;
+        }(),
+        now_);
+    scheduler_.Tick(now_);
+    Dispatch();
+  }
+  pb::Envelope jobs = NewEnvelope();
+  jobs.mutable_jobs()->set_all(true);
+  scheduler_.OnClientMessage("back", jobs, now_);
+  bool ended = false;
+  for (const Outgoing& o : Clients()) {
+    if (!o.envelope.has_jobs_reply()) continue;
+    for (const pb::JobInfo& j : o.envelope.jobs_reply().jobs()) {
+      if (j.job_id() != "old-3") continue;
+      ended = true;
+      EXPECT_EQ(j.state(), "cancelled");
+      EXPECT_EQ(j.reason(), "the client went away");
+      EXPECT_EQ(j.ok(), 0u) << "nothing of it ran";
+    }
+  }
+  EXPECT_TRUE(ended);
+}
+
+TEST_F(SchedulerTest, AnyClientMayCancelAJobAndItsWorkersAreToldToStop) {
+  Hello("w1", 4);
+  const std::string job = Submit("c1", Spec(pb::THREADS, 10));
+  const std::vector<pb::Task> sent = Dispatch()["w1"];
+  ASSERT_EQ(sent.size(), 4u);
+  pb::Envelope cancel = NewEnvelope();
+  cancel.mutable_cancel()->set_job_id(job);
+  cancel.mutable_cancel()->set_reason("wrong input");
+  cancel.mutable_cancel()->mutable_by()->set_host("laptop");
+  cancel.mutable_cancel()->mutable_by()->set_pid(42);
+  cancel.mutable_cancel()->mutable_by()->set_user("alice");
+  scheduler_.OnClientMessage("other", cancel, now_);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->reason(), "cancelled by alice@laptop (pid 42): wrong input");
+  ASSERT_NE(JobDone("other"), nullptr) << "the canceller hears the end too";
+  bool stopped = false;
+  for (const Outgoing& o : Workers()) stopped |= o.peer == "w1" && o.envelope.has_stop();
+  EXPECT_TRUE(stopped) << "the worker running its tasks is told to stop them";
+  // A task that cannot stop at once still takes its slot: the claims go as
+  // the worker reports each one stopped.
+  EXPECT_EQ(InFlight("w1"), 4u);
+  for (const pb::Task& t : sent) Finish("w1", t, false);
+  EXPECT_EQ(InFlight("w1"), 0u);
+}
+
+TEST_F(SchedulerTest, JobsAreListedRunningThenEnded) {
+  Hello("w1", 1);
+  pb::JobSpec spec = Spec(pb::SYNC, 2);
+  spec.set_priority(7);
+  spec.mutable_origin()->set_host("laptop");
+  const std::string job = Submit("c1", spec);
+  auto sent = Dispatch()["w1"];
+  auto list = [&](bool all) {
+    pb::Envelope request = NewEnvelope();
+    request.mutable_jobs()->set_all(all);
+    scheduler_.OnClientMessage("lister", request, now_);
+    for (const Outgoing& o : Clients()) {
+      if (o.envelope.has_jobs_reply()) return o.envelope.jobs_reply();
+    }
+    return pb::JobsReply();
+  };
+  pb::JobsReply running = list(false);
+  ASSERT_EQ(running.jobs_size(), 1);
+  EXPECT_EQ(running.jobs(0).state(), "running");
+  EXPECT_EQ(running.jobs(0).priority(), 7u);
+  EXPECT_EQ(running.jobs(0).running(), 1u);
+  EXPECT_EQ(running.jobs(0).origin().host(), "laptop");
+  Finish("w1", sent[0]);
+  Finish("w1", Dispatch()["w1"][0]);
+  EXPECT_EQ(list(false).jobs_size(), 0);
+  pb::JobsReply all = list(true);
+  ASSERT_EQ(all.jobs_size(), 1);
+  EXPECT_EQ(all.jobs(0).state(), "done");
+  EXPECT_EQ(all.jobs(0).ok(), 2u);
 }
 
 }  // namespace

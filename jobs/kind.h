@@ -170,6 +170,9 @@ class JobKind {
   virtual std::string StartLine(const pb::JobSpec& spec, uint32_t index) const = 0;
   virtual std::string DoneLine(const pb::JobSpec& spec, uint32_t index,
                                const pb::Result& result) const = 0;
+  // The task's number in the results table: its index ("03"), unless the
+  // kind numbers tasks otherwise (web: the page number, as its log does).
+  virtual std::string TaskLabel(const pb::JobSpec& spec, uint32_t index) const;
   // A result's value in --json: the number or the text, unless the kind knows better.
   virtual nlohmann::json JsonValue(const pb::JobSpec& spec, const pb::Result& result) const;
   // Fields of its own in each --json result (exec: "exit_code").

@@ -24,6 +24,10 @@ nlohmann::json PlainValue(const pb::Result& r) {
   return nullptr;
 }
 
+std::string JobKind::TaskLabel(const pb::JobSpec&, uint32_t index) const {
+  return fmt::format("{:02}", index);
+}
+
 nlohmann::json JobKind::JsonValue(const pb::JobSpec&, const pb::Result& result) const {
   return PlainValue(result);
 }
@@ -96,6 +100,10 @@ Status ValidateSpec(const pb::JobSpec& spec) {
   if (spec.task_timeout_ms() > kMaxTaskTimeoutMs) {
     return InvalidArgument("task timeout must be at most {} ms (got {})", kMaxTaskTimeoutMs,
                            spec.task_timeout_ms());
+  }
+  if (spec.has_priority() && spec.priority() > kMaxPriority) {
+    return InvalidArgument("priority must be between 0 and {} (got {})", kMaxPriority,
+                           spec.priority());
   }
   const JobKind* kind = Kinds().For(spec);
   if (kind == nullptr) {

@@ -27,6 +27,9 @@ inline constexpr uint32_t kMaxTasksPerJob = 10'000'000;
 inline constexpr uint32_t kMaxConcurrency = 10'000;
 inline constexpr uint32_t kMaxAttempts = 100;
 inline constexpr uint32_t kMaxTaskTimeoutMs = 7 * 24 * 3'600'000;  // a week
+// Where workers' slots bind, free slots go to the highest priority first.
+inline constexpr uint32_t kMaxPriority = 9;
+inline constexpr uint32_t kDefaultPriority = 5;
 // A job's spec travels in one frame (URLs, items, the command).
 inline constexpr size_t kMaxSpecBytes = kMaxFrameBytes - 4096;
 

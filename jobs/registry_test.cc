@@ -326,5 +326,27 @@ TEST(RegistryTest, ExecTasksCarryTheCommandAndTheirItem) {
   EXPECT_NE(ValidateSpec(spec).error().message.find("no command"), std::string::npos);
 }
 
+TEST(RegistryTest, ABankJobsVerdictSaysWhetherMoneyWasLostOrCreated) {
+  pb::JobSpec spec;
+  spec.set_count(10);
+  spec.mutable_bank()->set_mode(pb::UNSAFE);
+  pb::JobDone done;
+  done.mutable_ledger()->set_expected_sum(1000);
+  auto verdict = [&](int64_t sum) {
+    done.mutable_ledger()->set_sum(sum);
+    return *Kinds().For(spec)->Verify(spec, {}, done);
+  };
+  EXPECT_EQ(verdict(1000).text, "sum 1000 right");
+  EXPECT_FALSE(verdict(1000).warning);
+  EXPECT_EQ(verdict(950).text, "sum 950: 50 lost");
+  EXPECT_EQ(verdict(1020).text, "sum 1020: 20 created");
+  // Unsafe transfers losing money is the lesson: a warning (the command exits 1).
+  EXPECT_TRUE(verdict(950).warning);
+  // Under a lock it is a bug.
+  spec.mutable_bank()->set_mode(pb::LOCKED);
+  EXPECT_FALSE(verdict(950).right);
+  EXPECT_FALSE(verdict(950).warning);
+}
+
 }  // namespace
 }  // namespace fanout::jobs

@@ -183,7 +183,17 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
     Result<pb::Envelope> env = Decode(payload);
     if (env && env->has_status()) {  // `fanout health`: we are up
       pb::Envelope reply = NewEnvelope();
-      reply.mutable_status_reply();
+      reply.mutable_status_reply()->set_service("ledger");
+      SendTo(*router_, peer, reply);
+      continue;
+    }
+    if (env && (env->has_hello() || env->has_submit() || env->has_watch() || env->has_jobs() ||
+                env->has_cancel())) {
+      // A worker or a client given the ledger's address by mistake.
+      pb::Envelope reply = NewEnvelope();
+      reply.mutable_error()->set_code(pb::Error::WRONG_SERVICE);
+      reply.mutable_error()->set_message(
+          "this is a ledger, not a coordinator (ledgers listen on port 5557 by default)");
       SendTo(*router_, peer, reply);
       continue;
     }

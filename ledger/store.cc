@@ -25,7 +25,17 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
     return s.error();
   }
   std::unique_ptr<Store> store(new Store(db));
-  for (const char* sql : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+  // The file is this ledger's alone: a second one on it stops here.
+  for (const char* sql :
+       {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "BEGIN EXCLUSIVE", "COMMIT"}) {
+    if (Status s = Exec(db, sql); !s) {
+      if (sqlite3_errcode(db) == SQLITE_BUSY || sqlite3_errcode(db) == SQLITE_LOCKED) {
+        return Unavailable("the ledger database {} is in use by another ledger", path);
+      }
+      return Unavailable("{}: {}", path, s.error().message);
+    }
+  }
+  for (const char* sql : {"PRAGMA synchronous=FULL",
                           "CREATE TABLE IF NOT EXISTS accounts (book TEXT NOT NULL, account TEXT "
                           "NOT NULL, balance INTEGER NOT NULL, PRIMARY KEY (book, account)) "
                           "WITHOUT ROWID",

@@ -148,7 +148,9 @@ HttpResponse Site::Handle(const HttpRequest& request) {
   }
   ++requests_;
   HttpResponse response;
-  const uint64_t n = ++seen_[std::string(path)];
+  // Faults count per page: a number and the name it redirects to are one
+  // page, so a client retrying a numbered URL meets the same first failures.
+  const uint64_t n = ++seen_[CanonicalPath(path)];
   if (request.method != "GET" && request.method != "HEAD") {
     response = Text(405, "GET only\n");
     response.headers.emplace_back("Allow", "GET, HEAD");
@@ -162,6 +164,19 @@ HttpResponse Site::Handle(const HttpRequest& request) {
   }
   response.delay = Latency();
   return response;
+}
+
+std::string Site::CanonicalPath(std::string_view path) const {
+  constexpr std::string_view kPrefix = "/pokedex/";
+  if (!path.starts_with(kPrefix)) return std::string(path);
+  std::string_view rest = path.substr(kPrefix.size());
+  int number = 0;
+  auto [ptr, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), number);
+  if (ec != std::errc() || ptr != rest.data() + rest.size() || number < 1 ||
+      number > static_cast<int>(Pokedex().size())) {
+    return std::string(path);
+  }
+  return fmt::format("/pokedex/{}", Pokedex()[number - 1].slug);
 }
 
 HttpResponse Site::Route(std::string_view path) const {

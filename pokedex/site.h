@@ -35,7 +35,7 @@ struct SiteOptions {
   Duration latency{};       // every answer but /healthz waits this long
   Duration jitter{};        // +- uniformly
   double fail_rate = 0;     // this share of requests answer 503
-  uint32_t fail_first = 0;  // the first N requests to each path answer 503
+  uint32_t fail_first = 0;  // the first N requests to each page (its number or its name) answer 503
   uint64_t seed = 1;
 };
 
@@ -50,6 +50,8 @@ class Site {
   uint64_t requests() const { return requests_; }
 
  private:
+  // The page a path shows: "/pokedex/25" is "/pokedex/pikachu".
+  std::string CanonicalPath(std::string_view path) const;
   HttpResponse Route(std::string_view path) const;
   Duration Latency();
 

@@ -17,8 +17,8 @@ int64_t Stamp(const World& world) {
 
 // ---- workers -------------------------------------------------------------------
 
-SimWorker::SimWorker(World& world, std::string id, bool exec)
-    : world_(world), id_(std::move(id)), exec_(exec) {}
+SimWorker::SimWorker(World& world, std::string id, bool exec, uint32_t slots)
+    : world_(world), id_(std::move(id)), exec_(exec), slots_(slots) {}
 
 void SimWorker::Start() {
   ++life_;
@@ -69,7 +69,13 @@ void SimWorker::Drain() {
 void SimWorker::ExitIfDrained() {
   if (!draining_ || !running_.empty() || !unsent_.empty()) return;
   world_.Trace(fmt::format("worker {} drained: exits", id_));
-  if (conn_ != nullptr) world_.Close(conn_);
+  if (conn_ != nullptr) {
+    pb::Envelope bye = NewEnvelope();
+    bye.mutable_drain()->set_reason("drained");
+    bye.mutable_drain()->set_leaving(true);
+    Send(bye);
+    world_.Close(conn_);
+  }
   conn_ = nullptr;
   alive_ = false;
   ++life_;
@@ -100,6 +106,7 @@ void SimWorker::Connect() {
   hello->set_pid(pid_);
   hello->set_concurrency(4);
   hello->set_cores(2);
+  hello->set_slots(slots_);
   std::set<std::pair<TaskKey, uint32_t>> held;  // each attempt it runs or has not reported
   for (const auto& [key, run] : running_) held.insert(key);
   for (const auto& [key, result] : unsent_) held.insert({key, result.result().attempt()});
@@ -154,9 +161,12 @@ void SimWorker::Beat(uint64_t life) {
 void SimWorker::OnMessage(const pb::Envelope& env) {
   if (!alive_) return;
   if (paused()) {
+    // Read when it goes on, if it still has this connection: what came on
+    // a socket it has since closed is gone with it.
     const uint64_t life = life_;
-    world_.At(paused_until_, [this, life, env] {
-      if (life == life_) OnMessage(env);
+    const Conn* conn = conn_;
+    world_.At(paused_until_, [this, life, conn, env] {
+      if (life == life_ && conn == conn_) OnMessage(env);
     });
     return;
   }
@@ -164,6 +174,8 @@ void SimWorker::OnMessage(const pb::Envelope& env) {
   backoff_ = milliseconds(250);
   if (env.has_task()) {
     OnTask(env.task());
+  } else if (env.has_stop()) {
+    OnStop(env.stop().job_id());
   } else if (env.has_error() && env.error().code() == pb::Error::UNKNOWN_PEER) {
     world_.Trace(fmt::format("worker {} is unknown to the coordinator: hello again", id_));
     Connect();
@@ -187,6 +199,10 @@ void SimWorker::OnTask(const pb::Task& task) {
     Send(env);
     return;
   }
+  if (slots_ > 0 && running_.size() >= slots_) {
+    world_.Violate("slots", fmt::format("worker {} got {} while running {} tasks with {} slots",
+                                        id_, Key(key), running_.size(), slots_));
+  }
   uint32_t holding = 0;
   for (const auto& [k, run] : running_) holding += k.first.first == task.job_id() ? 1 : 0;
   if (holding >= task.concurrency()) {
@@ -203,6 +219,31 @@ void SimWorker::OnTask(const pb::Task& task) {
   running_[{key, task.attempt()}] = {task.attempt(), run, task.has_transfer()};
   const uint64_t life = life_;
   world_.After(takes, [this, key, run, life] { Finish(key, run, life); });
+}
+
+void SimWorker::OnStop(const std::string& job) {
+  std::vector<std::pair<TaskKey, uint64_t>> stopping;
+  for (const auto& [k, run] : running_) {
+    if (k.first.first == job) stopping.emplace_back(k.first, run.run);
+  }
+  world_.Trace(fmt::format("worker {} stops {} tasks of {}", id_, stopping.size(), job));
+  // Each reports at once, as stopped: nothing of it runs on here.
+  for (auto& [key, run] : stopping) {
+    for (auto it = running_.begin(); it != running_.end(); ++it) {
+      if (it->first.first != key || it->second.run != run) continue;
+      const uint32_t attempt = it->second.attempt;
+      running_.erase(it);
+      pb::Envelope env = NewEnvelope();
+      pb::Result* r = env.mutable_result();
+      r->set_job_id(key.first);
+      r->set_index(key.second);
+      r->set_attempt(attempt);
+      r->set_error("stopped: the job has ended");
+      r->set_worker_id(id_);
+      SendResult(key, env);
+      break;
+    }
+  }
 }
 
 void SimWorker::Finish(TaskKey key, uint64_t run, uint64_t life) {
@@ -336,6 +377,11 @@ void SimClient::Cancel() {
   world_.Trace(fmt::format("{} cancels {}", name_, job_id_));
   pb::Envelope env = NewEnvelope();
   env.mutable_cancel()->set_job_id(job_id_);
+  if (watching_) {  // `fanout cancel` from another terminal says who it is
+    env.mutable_cancel()->mutable_by()->set_host("sim");
+    env.mutable_cancel()->mutable_by()->set_pid(static_cast<int64_t>(number_));
+    env.mutable_cancel()->set_reason("a test");
+  }
   Send(env);
 }
 
@@ -380,6 +426,7 @@ void SimClient::Beat() {
   } else if (now - heard_ > 3 * world_.heartbeat() && now >= next_watch_) {
     pb::Envelope watch = NewEnvelope();
     watch.mutable_watch()->set_job_id(job_id_);
+    watch.mutable_watch()->set_owner(!watching_);  // the submitter takes its job back
     Send(watch);
     next_watch_ = now + 2 * world_.heartbeat();
   }
@@ -402,6 +449,10 @@ void SimClient::OnMessage(const pb::Envelope& env) {
         results_.resize(count_);
         world_.Accepted(job_id_, spec_, this);
         world_.Trace(fmt::format("{} is told its job is {}", name_, job_id_));
+        if (spec_.detached()) {  // `submit --detach`: prints the id and exits
+          done_ = true;
+          Vanish();
+        }
       }
       break;
     case pb::Envelope::kRejected:

@@ -20,7 +20,8 @@ using TaskKey = std::pair<std::string, uint32_t>;  // job, index
 
 class SimWorker {
  public:
-  SimWorker(World& world, std::string id, bool exec);
+  // `slots`: the most tasks it runs at once, of all jobs (0: no cap).
+  SimWorker(World& world, std::string id, bool exec, uint32_t slots);
 
   void Start();               // a fresh process: new pid, nothing held
   void Crash();               // dies at once; what it had in flight is lost
@@ -45,6 +46,8 @@ class SimWorker {
   void Lost();  // the coordinator is silent: reconnect after a back-off
   void Beat(uint64_t life);
   void OnTask(const pb::Task& task);
+  // StopTasks: the job ended; what of it runs here stops and reports so.
+  void OnStop(const std::string& job);
   void Finish(TaskKey key, uint64_t run, uint64_t life);
   void Send(const pb::Envelope& env);
   void SendResult(const TaskKey& key, pb::Envelope env);
@@ -57,6 +60,7 @@ class SimWorker {
   World& world_;
   std::string id_;
   bool exec_;
+  uint32_t slots_;
   int64_t pid_ = 0;
   uint64_t life_ = 0;  // events of an earlier life are ignored
   bool alive_ = false;
@@ -79,6 +83,7 @@ class SimClient {
 
   void Start();
   void Vanish();  // killed: never heard from again
+  // Its own client's Ctrl-C, or (a watcher) `fanout cancel` from elsewhere.
   void Cancel();
   void OnMessage(const pb::Envelope& env);
   // The coordinator died: the connection is gone; ZeroMQ reconnects by

@@ -29,6 +29,8 @@ pb::JobSpec RandomSpec(Rng& rng) {
   if (rng.Chance(0.3)) spec.set_max_workers(static_cast<uint32_t>(rng.Between(1, 3)));
   if (rng.Chance(0.3)) spec.set_task_timeout_ms(static_cast<uint32_t>(rng.Between(500, 4000)));
   if (rng.Chance(0.2)) spec.set_max_attempts(static_cast<uint32_t>(rng.Between(1, 4)));
+  if (rng.Chance(0.5)) spec.set_priority(static_cast<uint32_t>(rng.Between(0, 9)));
+  spec.set_detached(rng.Chance(0.15));
   const uint64_t kind = rng.Between(0, 9);
   if (kind < 6) {
     spec.mutable_math()->set_start(1);
@@ -79,8 +81,10 @@ void SimLedger::OnRequest(const pb::LedgerRequest& request) {
   }
   world_.Trace(fmt::format("ledger answers request {} for {}{}", request.request_id(),
                            request.book(), reply.retry() ? ": ask again" : ""));
+  pb::Envelope env = NewEnvelope();
+  *env.mutable_ledger_reply() = reply;
   const int copies = world_.faulty() && rng.Chance(0.05) ? 2 : 1;
-  for (int i = 0; i < copies; ++i) world_.ReplyFromLedger(reply);
+  for (int i = 0; i < copies; ++i) world_.ReplyFromLedger(env);
 }
 
 SimLedger::Applied SimLedger::Apply(const std::string& job, uint32_t index) {
@@ -207,13 +211,11 @@ void World::Send(Conn* conn, const pb::Envelope& env) {
   });
 }
 
-void World::ReplyFromLedger(const pb::LedgerReply& reply) {
+void World::ReplyFromLedger(const pb::Envelope& reply) {
   const uint64_t incarnation = incarnation_;
   At(now_ + Latency(), [this, incarnation, reply] {
     if (!coordinator_up() || incarnation != incarnation_) return;
-    pb::Envelope env = NewEnvelope();
-    *env.mutable_ledger_reply() = reply;
-    inbox_.push_back({"", false, std::move(env), true});
+    inbox_.push_back({"", false, reply, true});
     ScheduleTurn();
   });
 }
@@ -294,7 +296,9 @@ void World::Turn(bool send) {
   std::deque<Inbound> batch;
   batch.swap(inbox_);
   for (Inbound& in : batch) {
-    if (in.ledger) {
+    if (in.ledger && in.env.has_status_reply()) {
+      scheduler_->OnLedgerAlive(now_);
+    } else if (in.ledger) {
       scheduler_->OnLedgerReply(in.env.ledger_reply(), now_);
     } else if (in.worker) {
       scheduler_->OnWorkerMessage(in.peer, in.env, now_);
@@ -340,6 +344,9 @@ void World::Route() {
       if (task.has_transfer() && !ledger_.IsOpen(task.job_id())) {
         Violate("book-open", fmt::format("transfer {} dispatched before its book was open", key));
       }
+      if (const JobTruth* truth = Job(task.job_id()); truth != nullptr && truth->ended) {
+        Violate("ended-stays-ended", fmt::format("task {} dispatched after its job ended", key));
+      }
     }
     auto it = by_peer_.find(out.peer);
     if (it == by_peer_.end()) continue;  // a connection that is gone: ZeroMQ drops it
@@ -369,6 +376,15 @@ void World::Route() {
   }
   scheduler_->to_clients().clear();
   for (const pb::Envelope& env : scheduler_->to_ledger()) {
+    if (env.has_status()) {  // a health ping: a ledger that is up answers
+      After(Latency(), [this] {
+        if (ledger_.down()) return;
+        pb::Envelope pong = NewEnvelope();
+        pong.mutable_status_reply()->set_service("ledger");
+        ReplyFromLedger(pong);
+      });
+      continue;
+    }
     const pb::LedgerRequest request = env.ledger_request();
     After(Latency(), [this, request] { ledger_.OnRequest(request); });
   }
@@ -406,7 +422,7 @@ void World::Chaos() {
     worker.Drain();
   } else if (roll < 22 && workers_.size() < 6) {
     workers_.push_back(std::make_unique<SimWorker>(*this, fmt::format("w{}", workers_.size() + 1),
-                                                   rng_.Chance(0.5)));
+                                                   rng_.Chance(0.5), Slots()));
     workers_.back()->Start();
   } else if (roll < 30 && !clients_.empty()) {
     SimClient& client = *rng_.Pick(clients_);
@@ -416,9 +432,15 @@ void World::Chaos() {
       client.Cancel();
     }
   } else if (roll < 36) {
+    // Someone else follows a job (`fanout watch`), and now and then ends it
+    // (`fanout cancel`).
     if (const std::string job = AnyJob(); !job.empty()) {
       clients_.push_back(std::make_unique<SimClient>(*this, clients_.size() + 1, job));
       clients_.back()->Start();
+      if (rng_.Chance(0.25)) {
+        SimClient* watcher = clients_.back().get();
+        After(rng_.Millis(50, 1500), [watcher] { watcher->Cancel(); });
+      }
     }
   } else if (level >= 2 && roll < 40) {
     CrashCoordinator(rng_.Chance(0.3));
@@ -469,7 +491,7 @@ void World::Calm() {
   }
   if (!exec) {
     workers_.push_back(
-        std::make_unique<SimWorker>(*this, fmt::format("w{}", workers_.size() + 1), true));
+        std::make_unique<SimWorker>(*this, fmt::format("w{}", workers_.size() + 1), true, Slots()));
     workers_.back()->Start();
   }
   calm_until_ = now_ + kCalmBound;
@@ -482,11 +504,17 @@ bool World::AllEnded() const {
   return coordinator_up() && scheduler_->job_count() == 0;
 }
 
+uint32_t World::Slots() {
+  // Half the workers share a few slots among all jobs (`worker --slots`).
+  return rng_.Chance(0.5) ? static_cast<uint32_t>(rng_.Between(1, 4)) : 0;
+}
+
 SimResult World::Run() {
   StartCoordinator();
   const int n = static_cast<int>(rng_.Between(1, 4));
   for (int i = 1; i <= n; ++i) {
-    workers_.push_back(std::make_unique<SimWorker>(*this, fmt::format("w{}", i), rng_.Chance(0.6)));
+    workers_.push_back(
+        std::make_unique<SimWorker>(*this, fmt::format("w{}", i), rng_.Chance(0.6), Slots()));
     workers_.back()->Start();
   }
   NewClient();

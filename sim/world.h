@@ -105,7 +105,7 @@ class World {
   // Sends to the coordinator on `conn`, after a latency, in order.
   void Send(Conn* conn, const pb::Envelope& env);
   // The ledger's answer to the coordinator, on its own connection.
-  void ReplyFromLedger(const pb::LedgerReply& reply);
+  void ReplyFromLedger(const pb::Envelope& reply);
   SimLedger& ledger() { return ledger_; }
   bool coordinator_up() const { return scheduler_ != nullptr; }
   JobTruth* Job(const std::string& id);
@@ -131,7 +131,7 @@ class World {
     coordinator::PeerId peer;
     bool worker;
     pb::Envelope env;
-    bool ledger;  // a ledger reply
+    bool ledger;  // from the ledger (a reply, or the answer to a health ping)
   };
 
   // The coordinator: a real Scheduler on a real Journal, turned as the
@@ -150,6 +150,7 @@ class World {
   // everything back up, and every job must end within a bound.
   void Chaos();
   void NewClient();
+  uint32_t Slots();
   void Calm();
   bool AllEnded() const;
 

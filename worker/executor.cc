@@ -23,12 +23,45 @@ void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_
   result.set_worker_id(worker_id_);
   pb::Envelope env = NewEnvelope();
   env.mutable_result()->Swap(&result);
-  const uint32_t ids[2] = {task.index(), task.attempt()};
+  const uint32_t ids[3] = {task.index(), task.attempt(), env.result().ok() ? 1u : 0u};
   zmq::message_t frame = Encode(env);
   if (!SendParts(socket_, {zmq::buffer(task.job_id()), zmq::buffer(ids, sizeof ids)}, frame)) {
     // Only at shutdown (context terminated): the coordinator will re-run it.
     spdlog::debug("task {}/{}: result not handed over", task.job_id(), task.index());
   }
+}
+
+// ---- JobStops ----------------------------------------------------------------
+
+void JobStops::Add(const std::string& job) { ++jobs_[job].tasks; }
+
+void JobStops::Done(const std::string& job) {
+  auto it = jobs_.find(job);
+  if (it != jobs_.end() && --it->second.tasks == 0) jobs_.erase(it);
+}
+
+std::stop_token JobStops::Token(const std::string& job) const {
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? std::stop_token() : it->second.source.get_token();
+}
+
+const std::string& JobStops::Stopped(const std::string& job) const {
+  static const std::string none;
+  auto it = jobs_.find(job);
+  return it == jobs_.end() ? none : it->second.reason;
+}
+
+void JobStops::Stop(const std::string& job, const std::string& reason) {
+  auto it = jobs_.find(job);
+  if (it == jobs_.end()) return;
+  it->second.reason = reason.empty() ? "stopped" : reason;
+  it->second.source.request_stop();  // runs stop callbacks here (they only signal)
+}
+
+// A task of a stopped job, not run.
+static void Skipped(pb::Result& result, const std::string& why) {
+  result.set_ok(false);
+  result.set_error(fmt::format("not run: {}", why));
 }
 
 // ---- ThreadPool --------------------------------------------------------------
@@ -45,16 +78,22 @@ ThreadPool::~ThreadPool() {
   {
     MutexLock lock(mu_);
     stopping_ = true;
+    for (const pb::Task& task : queue_) stops_.Stop(task.job_id(), "the worker is stopping");
   }
-  stop_.request_stop();
   ready_.NotifyAll();
   for (std::thread& t : threads_) t.join();
 }
 
 void ThreadPool::Submit(pb::Task task) {
   MutexLock lock(mu_);
+  stops_.Add(task.job_id());
   queue_.push_back(std::move(task));
   WakeOneLocked();
+}
+
+void ThreadPool::Stop(const std::string& job_id, const std::string& reason) {
+  MutexLock lock(mu_);
+  stops_.Stop(job_id, reason);
 }
 
 void ThreadPool::WakeOneLocked() {
@@ -67,6 +106,8 @@ void ThreadPool::Run(uint32_t lane) {
   ResultSink sink(env_.ctx, env_.results_endpoint, env_.worker_id);
   while (true) {
     pb::Task task;
+    std::stop_token stop;
+    std::string stopped;
     {
       MutexLock lock(mu_);
       while (!stopping_ && queue_.empty()) {
@@ -78,17 +119,27 @@ void ThreadPool::Run(uint32_t lane) {
       if (stopping_) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      stop = stops_.Token(task.job_id());
+      stopped = stops_.Stopped(task.job_id());
       WakeOneLocked();
     }
     pb::Result result;
     const int64_t started = UnixMicros();
-    try {
-      handler_(task, result, stop_.get_token());
-    } catch (const std::exception& e) {
-      result.set_ok(false);
-      result.set_error(fmt::format("handler failed: {}", e.what()));
+    if (!stopped.empty()) {
+      Skipped(result, stopped);
+    } else {
+      try {
+        handler_(task, result, stop);
+      } catch (const std::exception& e) {
+        result.set_ok(false);
+        result.set_error(fmt::format("handler failed: {}", e.what()));
+      }
     }
     sink.Send(task, result, started, lane);
+    {
+      MutexLock lock(mu_);
+      stops_.Done(task.job_id());
+    }
   }
 }
 
@@ -112,9 +163,15 @@ AsyncRuntime::~AsyncRuntime() {
 void AsyncRuntime::Submit(pb::Task task) {
   {
     MutexLock lock(mu_);
+    stops_.Add(task.job_id());
     inbox_.push_back(std::move(task));
   }
   loop_.Wake();
+}
+
+void AsyncRuntime::Stop(const std::string& job_id, const std::string& reason) {
+  MutexLock lock(mu_);
+  stops_.Stop(job_id, reason);
 }
 
 void AsyncRuntime::Run() {
@@ -131,7 +188,12 @@ void AsyncRuntime::Run() {
   // group is killed within its grace); whatever is still suspended then is
   // abandoned with the loop, like tasks queued in a pool: the coordinator
   // re-runs what a worker did not report.
-  stop_.request_stop();
+  {
+    MutexLock lock(mu_);
+    std::vector<std::string> jobs;
+    for (const auto& [job, lanes] : lanes_) jobs.push_back(job);
+    for (const std::string& job : jobs) stops_.Stop(job, "the worker is stopping");
+  }
   const TimePoint give_up = Now() + std::chrono::seconds(1);
   while (running_ > 0 && Now() < give_up) loop_.RunOnce(milliseconds(50));
   if (running_ > 0) spdlog::debug("async runtime stopping with {} tasks running", running_);
@@ -151,16 +213,31 @@ void AsyncRuntime::StartQueued() {
 co::Task<void> AsyncRuntime::RunOne(pb::Task task) {
   ++running_;
   const uint32_t lane = TakeLane(task.job_id());
+  std::stop_token stop;
+  std::string stopped;
+  {
+    MutexLock lock(mu_);
+    stop = stops_.Token(task.job_id());
+    stopped = stops_.Stopped(task.job_id());
+  }
   pb::Result result;
   const int64_t started = UnixMicros();
-  try {
-    co_await handler_(task, result, *async_env_, stop_.get_token());
-  } catch (const std::exception& e) {
-    result.set_ok(false);
-    result.set_error(fmt::format("handler failed: {}", e.what()));
+  if (!stopped.empty()) {
+    Skipped(result, stopped);
+  } else {
+    try {
+      co_await handler_(task, result, *async_env_, stop);
+    } catch (const std::exception& e) {
+      result.set_ok(false);
+      result.set_error(fmt::format("handler failed: {}", e.what()));
+    }
   }
   sink_->Send(task, result, started, lane);
   FreeLane(task.job_id(), lane);
+  {
+    MutexLock lock(mu_);
+    stops_.Done(task.job_id());
+  }
   --running_;
 }
 

@@ -13,8 +13,8 @@
 //
 // Submit() is called from the worker's I/O thread only. Each executor thread
 // owns a ResultSink, a PUSH socket to the I/O thread's inproc endpoint, and
-// sends every result there as [job_id][index, attempt][envelope], so the I/O
-// thread can forward the envelope frame without decoding it.
+// sends every result there as [job_id][index, attempt, ok][envelope], so the
+// I/O thread can forward the envelope frame without decoding it.
 #pragma once
 
 #include <atomic>
@@ -58,6 +58,32 @@ class Executor {
  public:
   virtual ~Executor() = default;
   virtual void Submit(pb::Task task) = 0;
+  // Asks the job's running tasks to stop now (their stop token); its tasks
+  // not started yet report "stopped" without running. Every task submitted
+  // still reports a result. Called from the worker's I/O thread.
+  virtual void Stop(const std::string& job_id, const std::string& reason) = 0;
+};
+
+// Each job's stop source, while the executor has tasks of it. Not
+// thread-safe: the executors keep it under their mutex.
+class JobStops {
+ public:
+  // A task of `job` is submitted / has reported.
+  void Add(const std::string& job);
+  void Done(const std::string& job);
+  // The token for a task of `job` (which must have been added).
+  std::stop_token Token(const std::string& job) const;
+  // Why the job was stopped; empty when it was not.
+  const std::string& Stopped(const std::string& job) const;
+  void Stop(const std::string& job, const std::string& reason);
+
+ private:
+  struct Entry {
+    std::stop_source source;
+    uint32_t tasks = 0;
+    std::string reason;
+  };
+  std::unordered_map<std::string, Entry> jobs_;
 };
 
 struct ExecutorEnv {
@@ -74,6 +100,7 @@ class ThreadPool final : public Executor {
   ~ThreadPool() override;
 
   void Submit(pb::Task task) override;
+  void Stop(const std::string& job_id, const std::string& reason) override;
   size_t threads() const { return threads_.size(); }
 
  private:
@@ -94,7 +121,7 @@ class ThreadPool final : public Executor {
   // over every thread within a few microseconds.
   size_t idle_ GUARDED_BY(mu_) = 0;
   bool waking_ GUARDED_BY(mu_) = false;
-  std::stop_source stop_;
+  JobStops stops_ GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
 };
 
@@ -104,6 +131,7 @@ class AsyncRuntime final : public Executor {
   ~AsyncRuntime() override;
 
   void Submit(pb::Task task) override;
+  void Stop(const std::string& job_id, const std::string& reason) override;
 
  private:
   void Run();
@@ -121,7 +149,7 @@ class AsyncRuntime final : public Executor {
   // Loop-thread state.
   std::unique_ptr<ResultSink> sink_;
   std::unique_ptr<jobs::AsyncEnv> async_env_;
-  std::stop_source stop_;
+  JobStops stops_ GUARDED_BY(mu_);
   std::unordered_map<std::string, std::vector<bool>> lanes_;  // coroutine slots per job
   size_t running_ = 0;
   std::thread thread_;

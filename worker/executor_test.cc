@@ -34,7 +34,7 @@ class ResultCollector {
       if (!zmq::recv_multipart(pull_, std::back_inserter(frames))) break;
       MarkReceived();
       EXPECT_EQ(frames.size(), 3u);
-      uint32_t ids[2];
+      uint32_t ids[3];
       EXPECT_EQ(frames[1].size(), sizeof ids);
       std::memcpy(ids, frames[1].data(), sizeof ids);
       const uint32_t index = ids[0];

@@ -66,7 +66,15 @@ class Worker {
  private:
   void Connect(TimePoint now);
   void Disconnect(TimePoint now);
-  void OnCoordinator(const pb::Envelope& env, TimePoint now);
+  // Handles one envelope; false when the rest of its message is moot (the
+  // worker reconnected, or must stop).
+  bool OnCoordinator(const pb::Envelope& env, TimePoint now);
+  void StopJob(const pb::StopTasks& stop);
+  // A line per job at info: when its first task arrives here, and once it
+  // has been idle here for a while (how many ran, how many failed).
+  void NoteTask(const pb::Task& task, TimePoint now);
+  void NoteResult(const std::string& job, bool ok, TimePoint now);
+  void LogIdleJobs(TimePoint now);
   void OnTask(pb::Task task, TimePoint now);
   void ForwardResults(TimePoint now);
   void FlushUnsent();
@@ -94,6 +102,17 @@ class Worker {
   int signals_ = 0;
 
   std::unordered_map<std::string, JobRun> jobs_;
+  // With --slots, every sync and threads job runs on this one pool of that
+  // many threads (the coordinator's credit keeps each job within its own
+  // bound); without, each job borrows a pool of its size.
+  std::unique_ptr<ThreadPool> shared_pool_;
+  struct JobLog {
+    uint32_t tasks = 0, ok = 0, failed = 0, running = 0;
+    TimePoint last{};
+  };
+  std::unordered_map<std::string, JobLog> job_log_;
+  bool heard_since_connect_ = false;  // "connected" is said once per connection
+  std::string fatal_;                 // why the worker must stop (a wrong endpoint)
   std::vector<IdlePool> idle_pools_;
   std::unique_ptr<AsyncRuntime> async_;
   // Running, or result not yet sent: each attempt (a task past its
@@ -133,6 +152,7 @@ void Worker::Connect(TimePoint now) {
   hello->set_host(HostName());
   hello->set_pid(getpid());
   hello->set_concurrency(options_.threads);
+  hello->set_slots(options_.slots);
   hello->set_cores(Cores());
   hello->set_version(std::string(kVersion));
   for (size_t i = 0; i < runners_.size(); ++i) {
@@ -151,6 +171,7 @@ void Worker::Connect(TimePoint now) {
     SendEnvelope(drain);
   }
   coordinator_ = Liveness(options_.heartbeat_interval, options_.liveness, now);
+  heard_since_connect_ = false;
   FlushUnsent();
 }
 
@@ -169,28 +190,89 @@ void Worker::SendEnvelope(const pb::Envelope& env) {
   }
 }
 
-void Worker::OnCoordinator(const pb::Envelope& env, TimePoint now) {
+bool Worker::OnCoordinator(const pb::Envelope& env, TimePoint now) {
   coordinator_.Heard(now);
   backoff_.Reset();
+  if (!heard_since_connect_) {
+    heard_since_connect_ = true;
+    spdlog::info("connected to the coordinator at {} (worker id {})", options_.coordinator, id_);
+  }
   switch (env.body_case()) {
     case pb::Envelope::kTask:
       OnTask(env.task(), now);
-      return;
+      return true;
+    case pb::Envelope::kStop:
+      StopJob(env.stop());
+      return true;
     case pb::Envelope::kHeartbeat:
       if (env.heartbeat().sent_us() > 0) {
         last_stamp_ = {env.heartbeat().sent_us(), UnixMicros()};
       }
-      return;
+      return true;
     case pb::Envelope::kError:
       if (env.error().code() == pb::Error::UNKNOWN_PEER) {
+        // Said once: the rest of this message was for the old connection.
         spdlog::info("coordinator does not know this worker (restarted?): saying Hello again");
         Connect(now);
-      } else {
-        spdlog::warn("coordinator says: {}", env.error().message());
+        return false;
       }
-      return;
+      if (env.error().code() == pb::Error::WRONG_SERVICE) {
+        fatal_ = fmt::format("{} is not a coordinator's workers endpoint: {}", options_.coordinator,
+                             env.error().message());
+        return false;
+      }
+      spdlog::warn("coordinator says: {}", env.error().message());
+      return true;
     default:
       spdlog::warn("unexpected '{}' from the coordinator, ignored", BodyName(env));
+      return true;
+  }
+}
+
+void Worker::StopJob(const pb::StopTasks& stop) {
+  const std::string& job = stop.job_id();
+  auto log = job_log_.find(job);
+  spdlog::info("job {}: stopping its {} tasks here ({})", job,
+               log == job_log_.end() ? 0 : log->second.running, stop.reason());
+  if (auto run = jobs_.find(job); run != jobs_.end() && run->second.pool) {
+    run->second.pool->Stop(job, stop.reason());
+  }
+  if (shared_pool_) shared_pool_->Stop(job, stop.reason());
+  if (async_) async_->Stop(job, stop.reason());
+}
+
+void Worker::NoteTask(const pb::Task& task, TimePoint now) {
+  auto [it, fresh] = job_log_.try_emplace(task.job_id());
+  JobLog& log = it->second;
+  if (fresh) {
+    const jobs::JobKind* kind = jobs::Kinds().For(task);
+    spdlog::info("job {}: first task here ({} under {})", task.job_id(),
+                 kind != nullptr ? kind->name() : "unknown", ModelName(task.model()));
+  }
+  ++log.tasks;
+  ++log.running;
+  log.last = now;
+}
+
+void Worker::NoteResult(const std::string& job, bool ok, TimePoint now) {
+  auto it = job_log_.find(job);
+  if (it == job_log_.end()) return;
+  ok ? ++it->second.ok : ++it->second.failed;
+  if (it->second.running > 0) --it->second.running;
+  it->second.last = now;
+}
+
+void Worker::LogIdleJobs(TimePoint now) {
+  constexpr Duration kIdle = std::chrono::seconds(2);
+  for (auto it = job_log_.begin(); it != job_log_.end();) {
+    const JobLog& log = it->second;
+    if (log.running > 0 || now - log.last < kIdle) {
+      ++it;
+      continue;
+    }
+    spdlog::info("job {}: {} task{} ran here ({} ok, {} failed); none now", it->first, log.tasks,
+                 log.tasks == 1 ? "" : "s", log.ok, log.failed);
+    it = job_log_.erase(it);
   }
 }
 
@@ -213,6 +295,16 @@ Executor& Worker::ExecutorFor(const pb::Task& task) {
     }
     return *async_;
   }
+  if (options_.slots > 0) {
+    if (!shared_pool_) {
+      shared_pool_ = std::make_unique<ThreadPool>(
+          ExecutorEnv{ctx_, results_endpoint_, id_}, options_.slots,
+          [this](const pb::Task& t, pb::Result& r, std::stop_token stop) {
+            RunnerFor(t)->RunBlocking(t, r, std::move(stop));
+          });
+    }
+    return *shared_pool_;
+  }
   JobRun& run = jobs_[task.job_id()];
   if (!run.pool) {
     const size_t threads = task.model() == pb::SYNC ? 1 : std::max<uint32_t>(1, task.concurrency());
@@ -233,7 +325,7 @@ Executor& Worker::ExecutorFor(const pb::Task& task) {
   return *run.pool;
 }
 
-void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
+void Worker::OnTask(pb::Task task, TimePoint now) {
   if (draining_) {
     pb::Envelope env = NewEnvelope();
     pb::TaskReturned* back = env.mutable_returned();
@@ -252,6 +344,7 @@ void Worker::OnTask(pb::Task task, TimePoint /*now*/) {
   }
   spdlog::debug("task {}/{}: attempt {} under {}", task.job_id(), task.index(), task.attempt(),
                 ModelName(task.model()));
+  NoteTask(task, now);
   Executor& executor = ExecutorFor(task);
   ++jobs_[task.job_id()].inflight;
   ++running_;
@@ -275,11 +368,12 @@ void Worker::SendResult(const pb::Task& task, const std::string& error) {
 void Worker::ForwardResults(TimePoint now) {
   Message msg;
   for (size_t i = 0; i < kMaxBatch && RecvMessage(results_, msg); ++i) {
-    // Our own executor threads send [job][index, attempt][envelope].
-    uint32_t ids[2];
+    // Our own executor threads send [job][index, attempt, ok][envelope].
+    uint32_t ids[3];
     if (msg.size() != 3 || msg.frames[1].size() != sizeof ids) continue;
     std::memcpy(ids, msg.frames[1].data(), sizeof ids);
     Held key{PeerName(msg.frames[0]), ids[0], ids[1]};
+    NoteResult(std::get<0>(key), ids[2] != 0, now);
     auto run = jobs_.find(std::get<0>(key));
     if (run != jobs_.end() && --run->second.inflight == 0) {
       if (run->second.pool) idle_pools_.push_back({std::move(run->second.pool), now});
@@ -329,6 +423,7 @@ void Worker::Tick(TimePoint now) {
   }
   std::erase_if(idle_pools_,
                 [&](const IdlePool& p) { return now - p.since > options_.executor_idle; });
+  LogIdleJobs(now);
 }
 
 void Worker::OnSignal(TimePoint now) {
@@ -374,7 +469,7 @@ int Worker::Run() {
     }
     if (dealer_ && (items.size() > 2 && items[2].revents & ZMQ_POLLIN)) {
       Message msg;
-      for (int i = 0; i < kBatch && dealer_ && RecvMessage(*dealer_, msg); ++i) {
+      for (int i = 0; i < kBatch && dealer_ && fatal_.empty() && RecvMessage(*dealer_, msg); ++i) {
         for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
           Result<pb::Envelope> env = Decode(frame);
           if (!env) {
@@ -385,15 +480,25 @@ int Worker::Run() {
             }
             continue;
           }
-          OnCoordinator(*env, now);
+          if (!OnCoordinator(*env, now)) break;
         }
       }
+    }
+    if (!fatal_.empty()) {
+      spdlog::error("{}", fatal_);
+      return 1;
     }
     ForwardResults(now);
     Tick(now);
     if (Drained()) {
       spdlog::info("drained: every task finished and reported; exiting");
-      if (dealer_) dealer_->set(zmq::sockopt::linger, 2000);  // let the last results out
+      if (dealer_) {
+        pb::Envelope bye = NewEnvelope();
+        bye.mutable_drain()->set_reason("drained");
+        bye.mutable_drain()->set_leaving(true);
+        SendEnvelope(bye);
+        dealer_->set(zmq::sockopt::linger, 2000);  // let the last results out
+      }
       return 0;
     }
     if (draining_ && running_ == 0 && !dealer_) {

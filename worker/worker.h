@@ -27,6 +27,7 @@ struct WorkerOptions {
   Duration reconnect_initial = milliseconds(250);
   Duration reconnect_max = milliseconds(8000);
   Duration executor_idle = milliseconds(5000);  // an idle thread pool is freed after this
+  uint32_t slots = 0;                           // the most tasks at once, all jobs; 0: no cap
   bool allow_exec = false;                      // run the exec kind's commands
   std::vector<std::string> exec_allowed;        // only these programs (empty: any)
 };

@@ -70,8 +70,8 @@ class BankRunner final : public Runner {
     bank::TransferBlocking(task, result, stop);
   }
   co::Task<void> RunAsync(const pb::Task& task, pb::Result& result, AsyncEnv& env,
-                          std::stop_token) override {
-    co_await bank::TransferAsync(task, result, env.loop(), env.Get<bank::AsyncLedgers>());
+                          std::stop_token stop) override {
+    co_await bank::TransferAsync(task, result, env.loop(), env.Get<bank::AsyncLedgers>(), stop);
   }
 };
 

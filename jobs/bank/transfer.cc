@@ -119,10 +119,13 @@ void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token 
 }
 
 co::Task<void> TransferAsync(const pb::Task& task, pb::Result& result, EventLoop& loop,
-                             AsyncLedgers& ledgers) {
+                             AsyncLedgers& ledgers, std::stop_token stop) {
   const pb::Transfer& t = task.transfer();
   AsyncLedger& ledger = ledgers.For(t.ledger());
-  co_await loop.Sleep(milliseconds(t.verify_ms()));
+  if (!co_await loop.Sleep(milliseconds(t.verify_ms()), stop)) {
+    Fail(Unavailable("stopped during the user check"), result);
+    co_return;
+  }
   const auto gap = std::chrono::microseconds(t.gap_us());
 
   if (t.mode() == pb::ATOMIC) {

@@ -20,6 +20,6 @@ namespace fanout::jobs::bank {
 
 void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token stop = {});
 co::Task<void> TransferAsync(const pb::Task& task, pb::Result& result, EventLoop& loop,
-                             AsyncLedgers& ledgers);
+                             AsyncLedgers& ledgers, std::stop_token stop = {});
 
 }  // namespace fanout::jobs::bank

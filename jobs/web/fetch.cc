@@ -77,7 +77,10 @@ int OnProgress(void* userp, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
   return static_cast<const Transfer*>(userp)->stop.stop_requested() ? 1 : 0;
 }
 
-void Finish(const Verdict& v, pb::Result& result) {
+// The task's outcome after `tries` tries: a failure after more than one
+// says how many were made.
+void Finish(Verdict v, pb::Result& result, uint32_t tries = 1) {
+  if (v.kind != Verdict::kOk && tries > 1) v.text += fmt::format(" (after {} tries)", tries);
   result.set_ok(v.kind == Verdict::kOk);
   if (v.kind == Verdict::kOk) {
     result.set_text(v.text);
@@ -167,7 +170,9 @@ void FetchBlocking(const pb::FetchPage& page, pb::Result& result, std::stop_toke
     Prepare(handle.easy, page, transfer);
     const CURLcode code = curl_easy_perform(handle.easy);
     Verdict verdict = Judge(handle.easy, code, transfer);
-    if (verdict.kind != Verdict::kRetry || attempt > page.retries()) return Finish(verdict, result);
+    if (verdict.kind != Verdict::kRetry || attempt > page.retries()) {
+      return Finish(verdict, result, attempt);
+    }
     const Duration wait = RetryDelay(attempt);
     spdlog::debug("{}; try {} of {} in {:.0f} ms", verdict.text, attempt + 1, page.retries() + 1,
                   ToMillis(wait));
@@ -186,7 +191,7 @@ co::Task<void> FetchAsync(const pb::FetchPage& page, pb::Result& result, EventLo
     const CURLcode code = co_await http.Perform(easy.get());
     Verdict verdict = Judge(easy.get(), code, transfer);
     if (verdict.kind != Verdict::kRetry || attempt > page.retries()) {
-      Finish(verdict, result);
+      Finish(verdict, result, attempt);
       co_return;
     }
     const Duration wait = RetryDelay(attempt);

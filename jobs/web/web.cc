@@ -30,7 +30,7 @@ class WebFlags final : public SubmitFlags {
         ->check(CLI::Range(uint32_t{0}, web::kMaxRetries))
         ->capture_default_str();
     cmd.add_option("--max-body-bytes", max_body_bytes_, "a bigger page is a failed task")
-        ->check(CLI::PositiveNumber)
+        ->check(CLI::Range(uint64_t{1}, web::kMaxBodyBytes))
         ->capture_default_str();
   }
 
@@ -157,6 +157,10 @@ Status WebKind::Validate(const pb::JobSpec& spec) const {
     return InvalidArgument("timeout must be at most {} ms (got {})", web::kMaxTimeoutMs,
                            web.timeout_ms());
   }
+  if (web.max_body_bytes() > web::kMaxBodyBytes) {
+    return InvalidArgument("max body must be at most {} bytes (got {})", web::kMaxBodyBytes,
+                           web.max_body_bytes());
+  }
   return {};
 }
 
@@ -179,6 +183,11 @@ Result<std::unique_ptr<Runner>> WebKind::NewRunner(const WorkerEnv&) const {
 std::string WebKind::StartLine(const pb::JobSpec& spec, uint32_t index) const {
   return fmt::format("Downloading {}{}...", IsPokedex(spec) ? "Pokémon " : "",
                      PageLabel(spec, index));
+}
+
+std::string WebKind::TaskLabel(const pb::JobSpec& spec, uint32_t index) const {
+  if (spec.web().urls_size() > 0) return JobKind::TaskLabel(spec, index);
+  return PageLabel(spec, index);
 }
 
 std::string WebKind::DoneLine(const pb::JobSpec& spec, uint32_t index, const pb::Result& r) const {

@@ -11,6 +11,7 @@ namespace fanout::jobs {
 namespace web {
 inline constexpr uint32_t kMaxUrlBytes = 8192;
 inline constexpr uint32_t kMaxRetries = 20;
+inline constexpr uint64_t kMaxBodyBytes = uint64_t{1} << 30;  // a page is held in memory
 inline constexpr uint32_t kMaxTimeoutMs = 600'000;
 
 // The URL of page `number` from a template: every "{n}" replaced.
@@ -33,6 +34,7 @@ class WebKind final : public JobKind {
   std::string StartLine(const pb::JobSpec& spec, uint32_t index) const override;
   std::string DoneLine(const pb::JobSpec& spec, uint32_t index,
                        const pb::Result& result) const override;
+  std::string TaskLabel(const pb::JobSpec& spec, uint32_t index) const override;
 };
 
 }  // namespace fanout::jobs
