@@ -6,6 +6,8 @@
 #include <functional>
 #include <string>
 
+#include "common/result.h"
+
 namespace fanout::cli {
 
 // Exit statuses (DESIGN.md): all ok, some tasks failed, bad usage,
@@ -34,6 +36,20 @@ Command AddDemo(CLI::App& app, const GlobalFlags& global);
 Command AddPokedex(CLI::App& app, const GlobalFlags& global);
 Command AddLedger(CLI::App& app, const GlobalFlags& global);
 Command AddHealth(CLI::App& app, const GlobalFlags& global);
+Command AddJobs(CLI::App& app, const GlobalFlags& global);
+Command AddWatch(CLI::App& app, const GlobalFlags& global);
+Command AddResult(CLI::App& app, const GlobalFlags& global);
+Command AddCancel(CLI::App& app, const GlobalFlags& global);
+
+// The exit status for an error from a client call: 3 when the coordinator
+// cannot be reached (or cannot take jobs now), 2 for bad usage (a wrong
+// endpoint, a rejected job), 1 otherwise (an unknown job).
+int ExitFor(const Error& error);
+
+// Adds --coordinator (env FANOUT_SUBMIT_TO), checked to be an endpoint.
+CLI::Option* AddCoordinatorFlag(CLI::App& cmd, std::string& endpoint);
+// A CLI11 check that a value is a ZeroMQ endpoint: "tcp://host:port", ...
+CLI::Validator EndpointCheck();
 
 int Main(int argc, char** argv);
 

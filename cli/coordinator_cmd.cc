@@ -18,14 +18,17 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
   auto grace_s = std::make_shared<double>(30);
   cmd->add_option("--workers-endpoint", options->workers_endpoint, "where workers connect")
       ->envname("FANOUT_WORKERS_ENDPOINT")
+      ->check(EndpointCheck())
       ->capture_default_str();
   cmd->add_option("--clients-endpoint", options->clients_endpoint, "where clients submit jobs")
       ->envname("FANOUT_CLIENTS_ENDPOINT")
+      ->check(EndpointCheck())
       ->capture_default_str();
   options->scheduler.ledger = "tcp://127.0.0.1:5557";
   cmd->add_option("--ledger", options->scheduler.ledger,
                   "the ledger for bank jobs, as workers reach it (empty: no bank jobs)")
       ->envname("FANOUT_LEDGER")
+      ->check(EndpointCheck())
       ->capture_default_str();
   cmd->add_option("--heartbeat-ms", *heartbeat_ms,
                   "heartbeat interval; a worker silent for 3 intervals is dead")
@@ -53,9 +56,15 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
       ->envname("FANOUT_GRACE_S")
       ->check(CLI::Range(0.0, 86'400.0))
       ->capture_default_str();
+  auto keep_h = std::make_shared<double>(24);
+  cmd->add_option("--keep-results-h", *keep_h,
+                  "hours an ended job's results are kept in the journal (fanout result, watch)")
+      ->envname("FANOUT_KEEP_RESULTS_H")
+      ->check(CLI::Range(0.0, 24.0 * 366))
+      ->capture_default_str();
   cmd->add_option("--ready-file", options->ready_file,
                   "write the bound endpoints here as JSON once listening");
-  return {cmd, [options, heartbeat_ms, task_timeout_ms, grace_s, &global] {
+  return {cmd, [options, heartbeat_ms, task_timeout_ms, grace_s, keep_h, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
             if (!signals) return kExitFailed;
             if (Status s = InitLogging("coordinator", global.log_level); !s) {
@@ -65,6 +74,7 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
             options->scheduler.heartbeat_interval = milliseconds(*heartbeat_ms);
             options->scheduler.task_timeout = milliseconds(*task_timeout_ms);
             options->grace_period = milliseconds(static_cast<int64_t>(*grace_s * 1000));
+            options->keep_results = milliseconds(static_cast<int64_t>(*keep_h * 3'600'000));
             return coordinator::RunCoordinator(*options, signals->fd());
           }};
 }

@@ -145,7 +145,7 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
       return client.Run(run.spec, progress, signals->fd());
     }();
     if (!report) return fail(report.error().message);
-    if (report->done.reason() == "cancelled by the client") {
+    if (report->interrupted) {
       fmt::print(stderr, "fanout demo: interrupted; stopping everything it started\n");
       return kExitInterrupted;
     }

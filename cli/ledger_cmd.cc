@@ -15,6 +15,7 @@ Command AddLedger(CLI::App& app, const GlobalFlags& global) {
   auto options = std::make_shared<ledger::LedgerOptions>();
   cmd->add_option("--endpoint", options->endpoint, "where workers and coordinators connect")
       ->envname("FANOUT_LEDGER_ENDPOINT")
+      ->check(EndpointCheck())
       ->capture_default_str();
   cmd->add_option("--db", options->db, "SQLite file of the books (:memory: keeps nothing)")
       ->envname("FANOUT_LEDGER_DB")

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "client/report.h"
+#include "client/timeline.h"
 #include "common/text.h"
 #include "jobs/registry.h"
 
@@ -23,6 +24,11 @@ std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task) {
   }
   return r.ok() ? fmt::format("Task {} done.", task.index)
                 : fmt::format("Task {} failed: {}", task.index, r.error());
+}
+
+std::string TaskLabel(const pb::JobSpec& spec, uint32_t index) {
+  const jobs::JobKind* kind = jobs::Kinds().For(spec);
+  return kind != nullptr ? kind->TaskLabel(spec, index) : fmt::format("{:02}", index);
 }
 
 LivePrinter::LivePrinter(Options options)
@@ -112,7 +118,7 @@ void LivePrinter::PrintSummary(const client::JobReport& report) {
     // --json has them whole.
     const std::string value = Ellipsize(r.ok() ? client::FormatValue(r) : r.error(), 21);
     const std::string row =
-        fmt::format("  {:>4}  {:<21} {:<19} {:>9}", fmt::format("{:02}", task.index), value,
+        fmt::format("  {:>4}  {:<21} {:<19} {:>9}", TaskLabel(report.spec, task.index), value,
                     Ellipsize(r.worker_id(), 19), r.started_us() > 0 ? HumanDuration(ms) : "-");
     fmt::print(out, "{}\n", r.ok() ? row : style_.Red(row));
   }
@@ -156,6 +162,34 @@ void LivePrinter::PrintLedger(const pb::LedgerSnapshot& ledger) {
                style_.Red(fmt::format("{} {} by concurrent updates without a lock.", std::abs(lost),
                                       lost > 0 ? "was lost" : "was created")));
   }
+}
+
+int EndOfJob(const client::JobReport& report, const EndFlags& flags, LivePrinter& printer) {
+  if (!flags.quiet) printer.PrintSummary(report);
+  for (const std::string& path : flags.timelines) {
+    const std::string title = fmt::format("{} under {}, job {}", jobs::KindName(report.spec),
+                                          ModelName(report.spec.model()), report.job_id);
+    if (Status s = client::WriteTimeline(report, path, title); !s) {
+      fmt::print(stderr, "fanout: {}\n", s.error().message);
+    }
+  }
+  if (flags.json) {
+    fmt::print(stdout, "{}\n", client::ReportJson(report).dump());
+    std::fflush(stdout);
+  }
+  if (report.interrupted) return 130;
+  const pb::JobDone& done = report.done;
+  if (done.ok() != done.tasks() || !done.reason().empty()) return 1;
+  // The kind may know better: money that does not add up is a wrong result.
+  if (const jobs::JobKind* kind = jobs::Kinds().For(report.spec)) {
+    std::vector<const pb::Result*> results;
+    for (const client::TaskRecord& task : report.tasks) {
+      results.push_back(task.done ? &task.result : nullptr);
+    }
+    const std::optional<jobs::Verdict> verdict = kind->Verify(report.spec, results, done);
+    if (verdict && (!verdict->right || verdict->warning)) return 1;
+  }
+  return 0;
 }
 
 }  // namespace fanout::cli

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "client/job_client.h"
 #include "common/term.h"
@@ -40,8 +42,23 @@ class LivePrinter : public client::JobObserver {
   bool progress_shown_ = false;
 };
 
+// How a job's end is shown (submit, watch, result all end the same way).
+struct EndFlags {
+  bool json = false;                   // one JSON summary on the last line of stdout
+  bool quiet = false;                  // no table
+  std::vector<std::string> timelines;  // FILE.svg / FILE.json to draw
+};
+
+// Prints what a job's client prints when it ends: the table and summary
+// (unless quiet), the timelines, the JSON. Returns the exit status: 0 every
+// task ok and the result right, 1 otherwise (a failed task, a cancelled
+// job, money that does not add up), 130 when this client was interrupted.
+int EndOfJob(const client::JobReport& report, const EndFlags& flags, LivePrinter& printer);
+
 // Lines of the article's log for one task, as the job's kind words them.
 std::string StartLine(const pb::JobSpec& spec, uint32_t index);
 std::string DoneLine(const pb::JobSpec& spec, const client::TaskRecord& task);
+// The task's number in the results table ("03", or web's page "149").
+std::string TaskLabel(const pb::JobSpec& spec, uint32_t index);
 
 }  // namespace fanout::cli

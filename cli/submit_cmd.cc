@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "common/signals.h"
 #include "jobs/registry.h"
+#include "nlohmann/json.hpp"
 
 namespace fanout::cli {
 namespace {
@@ -34,12 +35,12 @@ struct SharedFlags {
   std::vector<std::string> timelines;
   bool compare = false;
   std::string out;
+  bool detach = false;
+  uint32_t priority = jobs::kDefaultPriority;
 };
 
 void AddSharedFlags(CLI::App& cmd, SharedFlags& f) {
-  cmd.add_option("--coordinator", f.coordinator, "the coordinator's clients endpoint")
-      ->envname("FANOUT_SUBMIT_TO")
-      ->capture_default_str();
+  AddCoordinatorFlag(cmd, f.coordinator);
   cmd.add_option("--model", f.model, "how each worker runs tasks: sync, threads or async")
       ->check(CLI::IsMember({"sync", "threads", "async"}))
       ->capture_default_str();
@@ -72,6 +73,13 @@ void AddSharedFlags(CLI::App& cmd, SharedFlags& f) {
                "run the job under sync, threads and async on one worker and under sync on every "
                "worker, and print the comparison");
   cmd.add_option("--out", f.out, "with --compare: draw every run and index.html into DIR");
+  cmd.add_flag("--detach", f.detach,
+               "print the job id and exit at once; the job runs without this client and its "
+               "results are kept (fanout watch, fanout result)");
+  cmd.add_option("--priority", f.priority,
+                 "where workers have --slots, free slots go to the highest priority first")
+      ->check(CLI::Range(0u, jobs::kMaxPriority))
+      ->capture_default_str();
 }
 
 Result<pb::JobSpec> BuildSpec(const SharedFlags& f, const jobs::SubmitFlags& kind_flags) {
@@ -83,26 +91,20 @@ Result<pb::JobSpec> BuildSpec(const SharedFlags& f, const jobs::SubmitFlags& kin
   spec.set_max_workers(f.workers);
   spec.set_max_attempts(f.max_attempts);
   spec.set_task_timeout_ms(f.task_timeout_ms);
+  spec.set_priority(f.priority);
+  *spec.mutable_origin() = client::ThisProcess();
   if (Status s = kind_flags.Fill(spec); !s) return s.error();
   if (Status s = jobs::CheckSpecSize(spec); !s) return s.error();
-  for (const std::string& path : f.timelines) {
-    if (!path.ends_with(".svg") && !path.ends_with(".json")) {
-      return InvalidArgument("--timeline {}: the name must end in .svg or .json", path);
-    }
-  }
   if (!f.out.empty() && !f.compare) return InvalidArgument("--out goes with --compare");
-  return spec;
-}
-
-int ExitFor(const Error& error) {
-  switch (error.code) {
-    case Error::Code::kUnavailable:
-      return kExitUnreachable;
-    case Error::Code::kInvalidArgument:
-      return kExitUsage;
-    default:
-      return kExitFailed;
+  if (f.detach && f.compare) return InvalidArgument("--detach and --compare do not go together");
+  if (f.detach && !f.timelines.empty()) {
+    return InvalidArgument(
+        "--timeline needs the client to see the job: use fanout watch --timeline");
   }
+  for (const std::string& path : f.timelines) {
+    if (Status s = client::CheckTimelinePath(path); !s) return s.error();
+  }
+  return spec;
 }
 
 // --compare: the job under each model on one worker, then under sync on
@@ -151,7 +153,7 @@ int RunCompare(const pb::JobSpec& spec, const SharedFlags& flags, client::JobCli
       fmt::print(stderr, "fanout submit: {}\n", report.error().message);
       return ExitFor(report.error());
     }
-    if (report->done.reason() == "cancelled by the client") return kExitInterrupted;
+    if (report->interrupted) return kExitInterrupted;
     const jobs::Verdict verdict = Judge(*report, baseline ? &*baseline : nullptr);
     if (Status st = table.Add(std::string(kind.name()), label, *report,
                               baseline ? baseline->wall_ms : report->wall_ms, verdict);
@@ -189,6 +191,19 @@ int RunSubmit(const jobs::SubmitFlags& kind_flags, const SharedFlags& flags,
   client::JobClient client(
       {.endpoint = flags.coordinator, .connect_timeout = milliseconds(flags.connect_timeout_ms)});
   if (flags.compare) return RunCompare(*spec, flags, client, signals->fd());
+  if (flags.detach) {
+    Result<std::string> id = client.Detach(*spec);
+    if (!id) {
+      fmt::print(stderr, "fanout submit: {}\n", id.error().message);
+      return ExitFor(id.error());
+    }
+    if (flags.json) {
+      fmt::print("{}\n", nlohmann::json{{"job_id", *id}}.dump());
+    } else {
+      fmt::print("{}\n", *id);
+    }
+    return kExitOk;
+  }
 
   // With --json, stdout carries only the JSON; people read stderr.
   std::FILE* human = flags.json ? stderr : stdout;
@@ -201,21 +216,8 @@ int RunSubmit(const jobs::SubmitFlags& kind_flags, const SharedFlags& flags,
     fmt::print(stderr, "fanout submit: {}\n", report.error().message);
     return ExitFor(report.error());
   }
-  if (!flags.quiet) printer.PrintSummary(*report);
-  for (const std::string& path : flags.timelines) {
-    const std::string title = fmt::format("{} under {}, job {}", jobs::KindName(report->spec),
-                                          ModelName(report->spec.model()), report->job_id);
-    if (Status s = client::WriteTimeline(*report, path, title); !s) {
-      fmt::print(stderr, "fanout submit: {}\n", s.error().message);
-    }
-  }
-  if (flags.json) {
-    fmt::print(stdout, "{}\n", client::ReportJson(*report).dump());
-    std::fflush(stdout);
-  }
-  const pb::JobDone& done = report->done;
-  if (done.reason() == "cancelled by the client") return kExitInterrupted;
-  return done.ok() == done.tasks() ? kExitOk : kExitFailed;
+  return EndOfJob(*report, {.json = flags.json, .quiet = flags.quiet, .timelines = flags.timelines},
+                  printer);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global) {
   options->threads = Cores() + 4;
   cmd->add_option("--coordinator", options->coordinator, "the coordinator's workers endpoint")
       ->envname("FANOUT_COORDINATOR")
+      ->check(EndpointCheck())
       ->capture_default_str();
   cmd->add_option("--id", options->id, "this worker's name (default: <host>-<pid>)")
       ->envname("FANOUT_WORKER_ID");
@@ -24,6 +25,12 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global) {
                   "pool size for threads jobs that do not set --concurrency (cores + 4)")
       ->envname("FANOUT_THREADS")
       ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  cmd->add_option("--slots", options->slots,
+                  "run at most this many tasks at once, of all jobs together; free slots go to "
+                  "the highest priority job first (0: no cap, each job its own credit)")
+      ->envname("FANOUT_SLOTS")
+      ->check(CLI::Range(0u, 100'000u))
       ->capture_default_str();
   cmd->add_flag("--allow-exec", options->allow_exec,
                 "run the commands of exec jobs (as this worker's user; see --exec-allow)")

@@ -1,12 +1,25 @@
 #include "client/job_client.h"
 
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
+#include "common/log.h"
 #include "common/transport.h"
 
 namespace fanout::client {
+namespace {
+
+// The coordinator's answer that this is not its clients endpoint (or not a
+// coordinator at all), as an error for the caller.
+Error WrongService(const std::string& endpoint, const std::string& says) {
+  return InvalidArgument("{} is not a coordinator's clients endpoint: {}", endpoint, says);
+}
+
+}  // namespace
 
 pb::JobSpec MathJob(pb::Model model, uint32_t count, uint64_t iterations) {
   pb::JobSpec spec;
@@ -15,6 +28,18 @@ pb::JobSpec MathJob(pb::Model model, uint32_t count, uint64_t iterations) {
   spec.mutable_math()->set_start(1);
   spec.mutable_math()->set_iterations(iterations);
   return spec;
+}
+
+pb::Origin ThisProcess() {
+  pb::Origin origin;
+  origin.set_host(HostName());
+  origin.set_pid(getpid());
+  const char* user = std::getenv("USER");
+  if (user == nullptr || *user == '\0') {
+    if (const passwd* pw = getpwuid(getuid())) user = pw->pw_name;
+  }
+  if (user != nullptr) origin.set_user(user);
+  return origin;
 }
 
 JobClient::JobClient(ClientOptions options)
@@ -61,50 +86,105 @@ std::optional<pb::Envelope> JobClient::Receive(Duration timeout, int cancel_fd, 
   }
 }
 
-Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer, int cancel_fd) {
-  JobReport report;
-  report.spec = spec;
-  const TimePoint started = Now();
-  {
-    pb::Envelope env = NewEnvelope();
-    *env.mutable_submit()->mutable_spec() = spec;
-    Send(env);
-  }
-  // The first answer: Accepted or Rejected.
-  bool cancelled = false;
-  const TimePoint answer_by = started + options_.connect_timeout;
-  while (report.job_id.empty()) {
-    std::optional<pb::Envelope> env = Receive(answer_by - Now(), cancel_fd, &cancelled);
-    if (cancelled) return Unavailable("interrupted before the coordinator answered");
+Result<pb::Accepted> JobClient::Answer(const std::string& asked, int cancel_fd, bool* cancelled) {
+  const TimePoint answer_by = Now() + options_.connect_timeout;
+  while (true) {
+    std::optional<pb::Envelope> env = Receive(answer_by - Now(), cancel_fd, cancelled);
+    if (*cancelled) return Unavailable("interrupted before the coordinator answered");
     if (!env) {
       return Unavailable("coordinator at {} did not answer within {:.1f} s", options_.endpoint,
                          ToMillis(options_.connect_timeout) / 1000);
     }
+    if (env->has_accepted()) return env->accepted();
     if (env->has_rejected()) {
+      if (env->rejected().unavailable()) return Unavailable("{}", env->rejected().reason());
       return InvalidArgument("job rejected: {}", env->rejected().reason());
     }
-    if (env->has_accepted()) {
-      report.job_id = env->accepted().job_id();
-      report.accepted_us = env->accepted().accepted_us();
-      report.tasks.resize(env->accepted().tasks());
-      for (uint32_t i = 0; i < report.tasks.size(); ++i) report.tasks[i].index = i + 1;
+    if (env->has_error()) {
+      switch (env->error().code()) {
+        case pb::Error::UNKNOWN_JOB:
+          return NotFound("{}", env->error().message());
+        case pb::Error::WRONG_SERVICE:
+          return WrongService(options_.endpoint, env->error().message());
+        case pb::Error::BAD_REQUEST:
+          return InvalidArgument("{}", env->error().message());
+        default:
+          spdlog::warn("coordinator says: {}", env->error().message());
+      }
     }
+    (void)asked;
   }
-  observer.OnAccepted(report);
+}
 
+Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer, int cancel_fd) {
+  JobReport report;
+  report.spec = spec;
+  const TimePoint started = Now();
+  pb::Envelope submit = NewEnvelope();
+  *submit.mutable_submit()->mutable_spec() = spec;
+  Send(submit);
+  bool cancelled = false;
+  Result<pb::Accepted> accepted = Answer("submit", cancel_fd, &cancelled);
+  if (!accepted) return accepted.error();
+  report.job_id = accepted->job_id();
+  report.accepted_us = accepted->accepted_us();
+  report.tasks.resize(accepted->tasks());
+  for (uint32_t i = 0; i < report.tasks.size(); ++i) report.tasks[i].index = i + 1;
+  observer.OnAccepted(report);
+  return Follow(std::move(report), observer, cancel_fd, /*owner=*/true, started);
+}
+
+Result<std::string> JobClient::Detach(const pb::JobSpec& spec) {
+  pb::Envelope submit = NewEnvelope();
+  *submit.mutable_submit()->mutable_spec() = spec;
+  submit.mutable_submit()->mutable_spec()->set_detached(true);
+  Send(submit);
+  bool cancelled = false;
+  Result<pb::Accepted> accepted = Answer("submit", -1, &cancelled);
+  if (!accepted) return accepted.error();
+  return accepted->job_id();
+}
+
+Result<JobReport> JobClient::Watch(const std::string& job_id, JobObserver& observer, int cancel_fd,
+                                   bool until_now) {
+  const TimePoint started = Now();
+  pb::Envelope watch = NewEnvelope();
+  watch.mutable_watch()->set_job_id(job_id);
+  Send(watch);
+  bool cancelled = false;
+  Result<pb::Accepted> accepted = Answer("watch", cancel_fd, &cancelled);
+  if (!accepted) return accepted.error();
+  JobReport report;
+  report.job_id = job_id;
+  report.spec = accepted->spec();
+  report.accepted_us = accepted->accepted_us();
+  report.tasks.resize(accepted->tasks());
+  for (uint32_t i = 0; i < report.tasks.size(); ++i) report.tasks[i].index = i + 1;
+  if (until_now && !accepted->ended()) return report;  // still running: no JobDone
+  observer.OnAccepted(report);
+  return Follow(std::move(report), observer, cancel_fd, /*owner=*/false, started);
+}
+
+Result<JobReport> JobClient::Follow(JobReport report, JobObserver& observer, int cancel_fd,
+                                    bool owner, TimePoint started) {
+  bool cancelled = false;
   TimePoint heard = Now();
   TimePoint next_heartbeat = heard + options_.heartbeat_interval;
-  bool cancel_sent = false;
   TimePoint next_watch = heard;
   bool watching = false;
   while (true) {
     std::optional<pb::Envelope> env = Receive(milliseconds(100), cancel_fd, &cancelled);
     const TimePoint now = Now();
-    if (cancelled && !cancel_sent) {
+    if (cancelled && !report.interrupted) {
+      report.interrupted = true;
+      if (!owner) {
+        // A watcher stops watching; the job goes on.
+        report.wall_ms = ToMillis(now - started);
+        return report;
+      }
       pb::Envelope cancel = NewEnvelope();
       cancel.mutable_cancel()->set_job_id(report.job_id);
       Send(cancel);
-      cancel_sent = true;
     }
     if (now >= next_heartbeat) {
       pb::Envelope hb = NewEnvelope();
@@ -118,6 +198,7 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
     if (now - heard > 3 * options_.heartbeat_interval && now >= next_watch) {
       pb::Envelope watch = NewEnvelope();
       watch.mutable_watch()->set_job_id(report.job_id);
+      watch.mutable_watch()->set_owner(owner);
       Send(watch);
       next_watch = now + 2 * options_.heartbeat_interval;
       if (!watching)
@@ -166,18 +247,73 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
   }
 }
 
-Result<pb::StatusReply> JobClient::Status() {
-  pb::Envelope env = NewEnvelope();
-  env.mutable_status();
-  Send(env);
+Result<pb::Envelope> JobClient::Ask(const pb::Envelope& request,
+                                    const std::function<bool(const pb::Envelope&)>& wanted) {
+  Send(request);
   const TimePoint deadline = Now() + options_.connect_timeout;
   bool cancelled = false;
   while (Now() < deadline) {
     std::optional<pb::Envelope> reply = Receive(deadline - Now(), -1, &cancelled);
-    if (reply && reply->has_status_reply()) return reply->status_reply();
+    if (!reply) break;
+    if (wanted(*reply)) return *reply;
+    if (reply->has_error()) {
+      switch (reply->error().code()) {
+        case pb::Error::WRONG_SERVICE:
+          return WrongService(options_.endpoint, reply->error().message());
+        case pb::Error::UNKNOWN_JOB:
+          return NotFound("{}", reply->error().message());
+        case pb::Error::BAD_REQUEST:
+          return InvalidArgument("{}", reply->error().message());
+        default:
+          break;
+      }
+    }
   }
   return Unavailable("coordinator at {} did not answer within {:.1f} s", options_.endpoint,
                      ToMillis(options_.connect_timeout) / 1000);
+}
+
+Result<pb::StatusReply> JobClient::Status() {
+  pb::Envelope env = NewEnvelope();
+  env.mutable_status();
+  Result<pb::Envelope> reply = Ask(env, [](const pb::Envelope& e) { return e.has_status_reply(); });
+  if (!reply) return reply.error();
+  const std::string& service = reply->status_reply().service();
+  if (!service.empty() && service != "coordinator") {
+    return WrongService(options_.endpoint, fmt::format("this is a {}", service));
+  }
+  return reply->status_reply();
+}
+
+Result<pb::JobsReply> JobClient::Jobs(bool all) {
+  pb::Envelope env = NewEnvelope();
+  env.mutable_jobs()->set_all(all);
+  Result<pb::Envelope> reply = Ask(env, [](const pb::Envelope& e) { return e.has_jobs_reply(); });
+  if (!reply) return reply.error();
+  return reply->jobs_reply();
+}
+
+Result<pb::JobDone> JobClient::Cancel(const std::string& job_id, const std::string& reason) {
+  pb::Envelope env = NewEnvelope();
+  pb::Cancel* cancel = env.mutable_cancel();
+  cancel->set_job_id(job_id);
+  cancel->set_reason(reason);
+  *cancel->mutable_by() = ThisProcess();
+  Send(env);
+  // The coordinator says at once that it ends the job (Accepted), then the
+  // job ends: a bank job reads its book back first, which may take the
+  // ledger's patience.
+  bool cancelled = false;
+  Result<pb::Accepted> accepted = Answer("cancel", -1, &cancelled);
+  if (!accepted) return accepted.error();
+  const TimePoint give_up = Now() + std::chrono::seconds(40);
+  while (Now() < give_up) {
+    std::optional<pb::Envelope> reply = Receive(give_up - Now(), -1, &cancelled);
+    if (reply && reply->has_job_done() && reply->job_done().job_id() == job_id) {
+      return reply->job_done();
+    }
+  }
+  return Unavailable("job {} is ending, but the coordinator did not say it ended", job_id);
 }
 
 }  // namespace fanout::client

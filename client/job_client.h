@@ -10,6 +10,7 @@
 #pragma once
 
 #include <deque>
+#include <functional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -32,7 +33,8 @@ struct TaskRecord {
 struct JobReport {
   pb::JobSpec spec;
   std::string job_id;
-  int64_t accepted_us = 0;  // coordinator's clock
+  bool interrupted = false;  // this client was told to stop (Ctrl-C) and cancelled or left it
+  int64_t accepted_us = 0;   // coordinator's clock
   pb::JobDone done;
   double wall_ms = 0;              // submit to JobDone, on the client's clock
   uint32_t finished = 0;           // tasks with a result so far
@@ -58,6 +60,9 @@ class JobObserver {
 // over `iterations`, under `model`; other fields left at their defaults.
 pb::JobSpec MathJob(pb::Model model, uint32_t count, uint64_t iterations);
 
+// Who this process is (host, pid, user), for the jobs it submits and cancels.
+pb::Origin ThisProcess();
+
 struct ClientOptions {
   std::string endpoint = "tcp://127.0.0.1:5556";
   Duration connect_timeout = milliseconds(3000);  // for the first answer
@@ -72,18 +77,44 @@ class JobClient {
   explicit JobClient(ClientOptions options);
 
   // Runs one job to its end. Errors: kUnavailable when the coordinator does
-  // not answer or goes silent, kInvalidArgument when it rejects the job.
+  // not answer or goes silent (or cannot take jobs now), kInvalidArgument
+  // when it rejects the job or is not a coordinator's clients endpoint.
   // When `cancel_fd` becomes readable (a signalfd), the job is cancelled and
-  // the report says so.
+  // the report says so (interrupted).
   Result<JobReport> Run(const pb::JobSpec& spec, JobObserver& observer, int cancel_fd = -1);
 
-  // Asks the coordinator who is connected.
+  // Submits a job that runs without this client (detached): its id.
+  Result<std::string> Detach(const pb::JobSpec& spec);
+
+  // Follows a job from anywhere: its results so far (replayed), then the rest
+  // as they come, to its end. When `cancel_fd` becomes readable it stops
+  // following (the job goes on) and returns what it has, interrupted.
+  // kNotFound for a job the coordinator does not know. With `until_now`, it
+  // returns at once for a job still running (ended() false in the report's
+  // done is not set): for `fanout result`.
+  Result<JobReport> Watch(const std::string& job_id, JobObserver& observer, int cancel_fd = -1,
+                          bool until_now = false);
+
+  // Ends a job (anyone's), saying why; the summary of what it had done.
+  Result<pb::JobDone> Cancel(const std::string& job_id, const std::string& reason);
+
+  // Asks the coordinator who is connected / which jobs run (and ended).
   Result<pb::StatusReply> Status();
+  Result<pb::JobsReply> Jobs(bool all);
 
  private:
   // Waits for the next envelope up to `timeout`; nullopt on timeout.
   std::optional<pb::Envelope> Receive(Duration timeout, int cancel_fd, bool* cancelled);
   void Send(const pb::Envelope& env);
+  // Sends `request` and waits up to the connect timeout for an answer
+  // `wanted` accepts; the coordinator's errors become Errors.
+  Result<pb::Envelope> Ask(const pb::Envelope& request,
+                           const std::function<bool(const pb::Envelope&)>& wanted);
+  // The first answer to a Submit or a Watch: Accepted, or why not.
+  Result<pb::Accepted> Answer(const std::string& asked, int cancel_fd, bool* cancelled);
+  // Takes in events and the end of the job in `report` until it ends.
+  Result<JobReport> Follow(JobReport report, JobObserver& observer, int cancel_fd, bool owner,
+                           TimePoint started);
 
   ClientOptions options_;
   zmq::context_t ctx_{1};

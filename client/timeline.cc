@@ -1,9 +1,12 @@
 #include "client/timeline.h"
 
 #include <fmt/format.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <map>
 
@@ -164,6 +167,23 @@ Status WriteTimeline(const JobReport& report, const std::string& path, const std
     out << RenderSvg(t, title);
   }
   if (!out) return Unavailable("cannot write {}", path);
+  return {};
+}
+
+Status CheckTimelinePath(const std::string& path) {
+  if (!path.ends_with(".svg") && !path.ends_with(".json")) {
+    return InvalidArgument(
+        "--timeline {}: the name must end in .svg (a picture) or .json (a "
+        "Chrome trace)",
+        path);
+  }
+  const size_t slash = path.rfind('/');
+  const std::string dir =
+      slash == std::string::npos ? "." : path.substr(0, std::max<size_t>(slash, 1));
+  if (access(dir.c_str(), W_OK) != 0) {
+    return InvalidArgument("--timeline {}: cannot write in {}: {}", path, dir,
+                           std::strerror(errno));
+  }
   return {};
 }
 

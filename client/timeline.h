@@ -62,4 +62,8 @@ nlohmann::json RenderTrace(const Timeline& timeline);
 // Writes a timeline of `report` to `path`: SVG for *.svg, trace JSON for *.json.
 Status WriteTimeline(const JobReport& report, const std::string& path, const std::string& title);
 
+// OK if a timeline can be written to `path` (FILE.svg or FILE.json in a
+// directory that exists and can be written), else why not, before a job runs.
+Status CheckTimelinePath(const std::string& path);
+
 }  // namespace fanout::client

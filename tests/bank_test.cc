@@ -80,6 +80,8 @@ TEST(BankTest, UnsafeLosesMoneyWhenTransfersOverlap) {
       CommandResult r = RunFanout(BankArgs(bank, "unsafe", model));
       ASSERT_EQ(r.Json()["ledger"].is_object(), true) << r.err;
       lost = Lost(r.Json());
+      // Wrong money is a wrong result, lesson or not.
+      EXPECT_EQ(r.status, lost == 0 ? 0 : 1) << lost;
     }
     std::cout << "unsafe under " << model << ": " << lost << " lost (expected 5000, got "
               << 5000 - lost << ")\n";

@@ -282,7 +282,7 @@ TEST(ChaosTest, SigtermToTheCoordinatorLetsRunningJobsFinishThenExits0) {
       // A new job is turned away while the running one goes on.
       CommandResult r = RunFanout(
           {"submit", "math", "--coordinator", c_.clients_endpoint(), "--count", "1", "--json"});
-      rejected_ = r.status == 2 && r.err.find("shutting down") != std::string::npos;
+      rejected_ = r.status == 3 && r.err.find("shutting down") != std::string::npos;
       EXPECT_TRUE(rejected_) << r.status << " " << r.err;
     }
     client::LocalCluster& c_;

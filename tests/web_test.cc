@@ -99,7 +99,7 @@ TEST(FetchPageTest, ServiceUnavailableIsRetriedUntilItSucceeds) {
   const std::string url = site->address() + "/pokedex/venusaur";
   const pb::Result r = Blocking(Page(url, 1));
   EXPECT_FALSE(r.ok());
-  EXPECT_EQ(r.error(), "HTTP 503 from " + url);
+  EXPECT_EQ(r.error(), "HTTP 503 from " + url + " (after 2 tries)");
 }
 
 TEST(FetchPageTest, TimeoutShorterThanTheLatencyFailsWithinTheTimeout) {

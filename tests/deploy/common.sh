@@ -30,7 +30,7 @@ clean_up_on_exit() {
 wait_workers() {
   local want=$1 got=0
   for _ in $(seq 1 60); do
-    got=$(client status 2>/dev/null | sed -n 's/^\([0-9]*\) workers,.*/\1/p' || true)
+    got=$(client status --json 2>/dev/null | json 'len(d["workers"])' 2>/dev/null || true)
     [[ "$got" == "$want" ]] && return 0
     sleep 1
   done
