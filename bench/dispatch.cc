@@ -10,6 +10,10 @@
 //    p99 in microseconds.
 //  - math scaling: 20 x 2,000,000 iterations under sync on 1 worker and on 2
 //    worker processes.
+//  - sharing, on one worker with --slots: a small job's wall time while a big
+//    job fills the worker, against the same small job alone (target: within
+//    3x); and the throughput of 10 jobs at once against one job of the same
+//    tasks (target: within 10%).
 // Each figure is the median of --runs runs. Real processes on loopback.
 
 #include <CLI/CLI.hpp>
@@ -66,11 +70,104 @@ double BareZeroMqRoundTrip(uint32_t count) {
   return Percentile(rtt, 0.5);
 }
 
+// Waits until every job in `ids` has ended; the span from the first one's
+// acceptance to the last one's end, on the coordinator's clock, in ms.
+Result<double> Span(client::JobClient& client, const std::vector<std::string>& ids) {
+  while (true) {
+    Result<pb::JobsReply> jobs = client.Jobs(/*all=*/true);
+    if (!jobs) return jobs.error();
+    int64_t first = INT64_MAX, last = 0;
+    size_t ended = 0;
+    for (const pb::JobInfo& j : jobs->jobs()) {
+      if (std::find(ids.begin(), ids.end(), j.job_id()) == ids.end()) continue;
+      first = std::min(first, j.accepted_us());
+      if (j.ended_us() > 0) {
+        if (j.state() != "done") return Internal("job {} ended {}", j.job_id(), j.state());
+        ++ended;
+        last = std::max(last, j.ended_us());
+      }
+    }
+    if (ended == ids.size()) return static_cast<double>(last - first) / 1000;
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+}
+
+// Jobs sharing one worker with --slots: the small job behind a big one, and
+// ten jobs at once against one.
+Result<nlohmann::json> Sharing(int runs, uint32_t tasks) {
+  client::ClusterOptions options;
+  options.binary = FanoutNextToUs();
+  options.workers = 1;
+  options.log_level = "warn";
+  options.worker_flags = {"--slots", "2"};
+  auto cluster = client::LocalCluster::Start(options);
+  if (!cluster) return cluster.error();
+  client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
+  client::JobClient big_client({.endpoint = (*cluster)->clients_endpoint()});
+  // ~5 ms a task: the small job is 10 of them, the big one 2,000.
+  const uint64_t kIterations = 50'000;
+  pb::JobSpec small = Math(pb::THREADS, 10, kIterations, 0, 0);
+  pb::JobSpec big = Math(pb::THREADS, 2000, kIterations, 0, 0);
+  std::vector<double> alone, behind;
+  for (int i = 0; i < runs; ++i) {
+    auto a = RunOk(client, small);
+    if (!a) return a.error();
+    alone.push_back(a->wall_ms);
+    Result<std::string> id = big_client.Detach(big);
+    if (!id) return id.error();
+    std::this_thread::sleep_for(milliseconds(100));  // it fills the worker
+    auto b = RunOk(client, small);
+    if (!b) return b.error();
+    behind.push_back(b->wall_ms);
+    if (auto c = big_client.Cancel(*id, "benchmark"); !c) return c.error();
+    fmt::print(stderr, "small job alone {:.0f} ms, behind a big one {:.0f} ms\n", alone.back(),
+               behind.back());
+  }
+  // Ten jobs at once against one of the same tasks: tiny tasks, 64 slots.
+  auto many_cluster = [&]() {
+    client::ClusterOptions o = options;
+    o.worker_flags = {"--slots", "64"};
+    return client::LocalCluster::Start(o);
+  }();
+  if (!many_cluster) return many_cluster.error();
+  client::JobClient many({.endpoint = (*many_cluster)->clients_endpoint()});
+  std::vector<double> one_rate, ten_rate;
+  for (int i = 0; i < runs; ++i) {
+    Result<std::string> one = many.Detach(Math(pb::THREADS, tasks, 0, 64, 0));
+    if (!one) return one.error();
+    Result<double> one_ms = Span(many, {*one});
+    if (!one_ms) return one_ms.error();
+    std::vector<std::string> ten;
+    for (int j = 0; j < 10; ++j) {
+      Result<std::string> id = many.Detach(Math(pb::THREADS, tasks / 10, 0, 64, 0));
+      if (!id) return id.error();
+      ten.push_back(*id);
+    }
+    Result<double> ten_ms = Span(many, ten);
+    if (!ten_ms) return ten_ms.error();
+    one_rate.push_back(tasks / (*one_ms / 1000));
+    ten_rate.push_back(tasks / (*ten_ms / 1000));
+    fmt::print(stderr, "one job {:.0f} tasks/s, ten jobs at once {:.0f} tasks/s\n", one_rate.back(),
+               ten_rate.back());
+  }
+  return nlohmann::json{
+      {"small_job_alone_ms_median", std::round(Median(alone))},
+      {"small_job_behind_big_ms_median", std::round(Median(behind))},
+      // Target: at most 3.
+      {"small_job_slowdown", std::round(Median(behind) / Median(alone) * 100) / 100},
+      {"one_job_tasks_per_s_median", std::round(Median(one_rate))},
+      {"ten_jobs_tasks_per_s_median", std::round(Median(ten_rate))},
+      // Target: at least 0.9.
+      {"ten_jobs_over_one", std::round(Median(ten_rate) / Median(one_rate) * 100) / 100},
+      {"worker_slots", {{"small_and_big", 2}, {"ten_jobs", 64}}},
+  };
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("bench/dispatch: task throughput, round trips and math scaling (JSON)");
   uint32_t tasks = 100'000, roundtrips = 2000, concurrency = 64;
   int runs = 5;
-  bool skip_math = false, no_journal = false;
+  bool skip_math = false, no_journal = false, skip_sharing = false;
   app.add_option("--tasks", tasks, "tiny tasks in the throughput job")->capture_default_str();
   app.add_option("--roundtrips", roundtrips, "one-task jobs timed")->capture_default_str();
   app.add_option("--concurrency", concurrency,
@@ -78,6 +175,7 @@ int Main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--runs", runs, "repetitions; figures are medians")->capture_default_str();
   app.add_flag("--skip-math", skip_math, "skip the math scaling runs");
+  app.add_flag("--skip-sharing", skip_sharing, "skip the runs of jobs sharing a worker's slots");
   app.add_flag("--no-journal", no_journal, "run the coordinator without its journal");
   CLI11_PARSE(app, argc, argv);
   (void)InitLogging("bench", "warn");
@@ -160,6 +258,11 @@ int Main(int argc, char** argv) {
     out["math_sync_20x2M"] = {{"one_worker_ms_median", Median(one)},
                               {"two_workers_ms_median", Median(two)},
                               {"speedup", Median(one) / Median(two)}};
+  }
+  if (!skip_sharing) {
+    Result<nlohmann::json> sharing = Sharing(std::min(runs, 3), tasks);
+    if (!sharing) return fmt::print(stderr, "bench: {}\n", sharing.error().message), 1;
+    out["sharing"] = *sharing;
   }
   fmt::print("{}\n", out.dump());
   return 0;
