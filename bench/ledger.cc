@@ -91,9 +91,9 @@ int Main(int argc, char** argv) {
   };
 
   nlohmann::json direct = nlohmann::json::object();
-  auto dir = client::MakeTempDir("bench-ledger");
+  auto dir = client::TempDir::Make("bench-ledger");
   if (!dir) return fail(dir.error().message);
-  for (const std::string& db : {std::string(":memory:"), *dir + "/ledger.db"}) {
+  for (const std::string& db : {std::string(":memory:"), *dir / "ledger.db"}) {
     auto ledger = client::StartLedger(FanoutNextToUs(), {"--db", db});
     if (!ledger) return fail(ledger.error().message);
     std::vector<double> rates;
@@ -108,7 +108,7 @@ int Main(int argc, char** argv) {
     fmt::print(stderr, "ledger alone, {}: {:.0f} transfers/s\n", name, Median(rates));
   }
 
-  auto ledger = client::StartLedger(FanoutNextToUs(), {"--db", *dir + "/jobs.db"});
+  auto ledger = client::StartLedger(FanoutNextToUs(), {"--db", *dir / "jobs.db"});
   if (!ledger) return fail(ledger.error().message);
   client::ClusterOptions options;
   options.binary = FanoutNextToUs();

@@ -118,11 +118,11 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
       "(100 ms a page) on loopback...\n",
       workers);
   std::fflush(stdout);
-  auto dir = client::MakeTempDir("fanout-demo");
+  auto dir = client::TempDir::Make("fanout-demo");
   if (!dir) return fail(dir.error().message);
   auto site = client::StartSite("", {"--latency-ms", "100"});
   if (!site) return fail(site.error().message);
-  auto ledger = client::StartLedger("", {"--db", *dir + "/ledger.db"});
+  auto ledger = client::StartLedger("", {"--db", *dir / "ledger.db"});
   if (!ledger) return fail(ledger.error().message);
   client::ClusterOptions options;
   options.workers = workers;

@@ -13,11 +13,29 @@
 
 namespace fanout::client {
 
-Result<std::string> MakeTempDir(const std::string& prefix) {
+Result<TempDir> TempDir::Make(const std::string& prefix) {
   const char* tmp = std::getenv("TMPDIR");
   std::string path = fmt::format("{}/{}-XXXXXX", tmp != nullptr && *tmp ? tmp : "/tmp", prefix);
   if (mkdtemp(path.data()) == nullptr) return Internal("cannot make a directory at {}", path);
-  return path;
+  return TempDir(std::move(path));
+}
+
+TempDir& TempDir::operator=(TempDir&& other) noexcept {
+  if (this != &other) {
+    Remove();
+    path_ = std::exchange(other.path_, {});
+  }
+  return *this;
+}
+
+TempDir::~TempDir() { Remove(); }
+
+void TempDir::Remove() {
+  const char* keep = std::getenv("FANOUT_KEEP_DIRS");
+  if (path_.empty() || (keep != nullptr && std::string_view(keep) == "1")) return;
+  std::error_code ignored;
+  std::filesystem::remove_all(path_, ignored);
+  path_.clear();
 }
 
 Result<std::string> WaitForFile(const std::string& path, Subprocess& writer, Duration timeout) {
@@ -38,21 +56,19 @@ Result<std::string> WaitForFile(const std::string& path, Subprocess& writer, Dur
   return Unavailable("{} did not appear within {:.1f} s", path, ToMillis(timeout) / 1000);
 }
 
-LocalCluster::LocalCluster(ClusterOptions options, std::string dir)
-    : options_(std::move(options)), dir_(std::move(dir)) {}
+LocalCluster::LocalCluster(ClusterOptions options, TempDir dir)
+    : dir_(std::move(dir)), options_(std::move(options)) {}
 
 LocalCluster::~LocalCluster() {
   workers_.clear();  // kills them
   coordinator_.Kill();
-  std::error_code ignored;
-  std::filesystem::remove_all(dir_, ignored);
 }
 
 Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options) {
   if (options.binary.empty()) options.binary = SelfExecutable();
-  Result<std::string> dir = MakeTempDir("fanout-cluster");
+  Result<TempDir> dir = TempDir::Make("fanout-cluster");
   if (!dir) return dir.error();
-  std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options), *dir));
+  std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options), std::move(*dir)));
   if (Status s = cluster->SpawnCoordinator("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"); !s) {
     return s.error();
   }
@@ -69,7 +85,7 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options
 
 Status LocalCluster::SpawnCoordinator(const std::string& workers_at,
                                       const std::string& clients_at) {
-  const std::string ready = dir_ + "/coordinator.ready";
+  const std::string ready = dir_ / "coordinator.ready";
   std::remove(ready.c_str());
   std::vector<std::string> argv = {
       options_.binary,      "--log-level", options_.log_level,   "coordinator",
@@ -77,12 +93,12 @@ Status LocalCluster::SpawnCoordinator(const std::string& workers_at,
       "--ready-file",       ready};
   const std::vector<std::string>& flags = options_.coordinator_flags;
   if (std::find(flags.begin(), flags.end(), "--journal") == flags.end()) {
-    argv.insert(argv.end(), {"--journal", dir_ + "/coordinator.db"});
+    argv.insert(argv.end(), {"--journal", dir_ / "coordinator.db"});
   }
   argv.insert(argv.end(), flags.begin(), flags.end());
   Subprocess::Options io;
   io.stderr_path =
-      fmt::format("{}/coordinator{}.log", dir_,
+      fmt::format("{}/coordinator{}.log", dir_.path(),
                   coordinator_starts_ == 0 ? "" : fmt::format("-{}", coordinator_starts_ + 1));
   ++coordinator_starts_;
   Result<Subprocess> coordinator = Subprocess::Spawn(argv, io);
@@ -110,12 +126,12 @@ Result<std::unique_ptr<LocalService>> LocalService::Start(std::string binary,
                                                           std::vector<std::string> flags,
                                                           std::string key, Duration timeout) {
   if (binary.empty()) binary = SelfExecutable();
-  Result<std::string> dir = MakeTempDir("fanout-" + subcommand);
+  Result<TempDir> dir = TempDir::Make("fanout-" + subcommand);
   if (!dir) return dir.error();
   std::unique_ptr<LocalService> service(new LocalService());
-  service->dir_ = *dir;
-  service->ready_ = *dir + "/" + subcommand + ".ready";
-  service->log_ = *dir + "/" + subcommand + ".log";
+  service->ready_ = *dir / (subcommand + ".ready");
+  service->log_ = *dir / (subcommand + ".log");
+  service->dir_ = std::move(*dir);
   service->key_ = std::move(key);
   service->timeout_ = timeout;
   service->argv_ = {binary, "--log-level", "info", subcommand, "--ready-file", service->ready_};
@@ -167,7 +183,7 @@ Status LocalCluster::AddWorker() {
                                    name};
   argv.insert(argv.end(), options_.worker_flags.begin(), options_.worker_flags.end());
   Subprocess::Options io;
-  io.stderr_path = fmt::format("{}/{}.log", dir_, name);
+  io.stderr_path = dir_ / (name + ".log");
   Result<Subprocess> worker = Subprocess::Spawn(argv, io);
   if (!worker) return worker.error();
   workers_.push_back(std::move(*worker));
@@ -189,7 +205,7 @@ Status LocalCluster::WaitForWorkers(size_t n, Duration timeout) {
     std::this_thread::sleep_for(milliseconds(20));
   }
   return Unavailable("only {} of {} workers joined within {:.1f} s (logs in {})", seen, n,
-                     ToMillis(timeout) / 1000, dir_);
+                     ToMillis(timeout) / 1000, dir_.path());
 }
 
 }  // namespace fanout::client

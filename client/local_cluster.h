@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -31,6 +33,28 @@ struct ClusterOptions {
   Duration start_timeout = milliseconds(15000);
 };
 
+// A fresh directory under $TMPDIR (or /tmp), "<prefix>-XXXXXX", removed with
+// all it holds when this goes (kept when FANOUT_KEEP_DIRS=1, to read logs).
+class TempDir {
+ public:
+  static Result<TempDir> Make(const std::string& prefix);
+  TempDir() = default;
+  TempDir(TempDir&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+  TempDir& operator=(TempDir&& other) noexcept;
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  ~TempDir();
+
+  const std::string& path() const { return path_; }
+  // A path inside it.
+  std::string operator/(std::string_view name) const { return path_ + "/" + std::string(name); }
+
+ private:
+  explicit TempDir(std::string path) : path_(std::move(path)) {}
+  void Remove();
+  std::string path_;
+};
+
 class LocalCluster {
  public:
   static Result<std::unique_ptr<LocalCluster>> Start(ClusterOptions options);
@@ -39,7 +63,7 @@ class LocalCluster {
   const std::string& workers_endpoint() const { return workers_endpoint_; }
   const std::string& clients_endpoint() const { return clients_endpoint_; }
   // Where the processes' logs go: coordinator.log, worker-1.log, ...
-  const std::string& dir() const { return dir_; }
+  const std::string& dir() const { return dir_.path(); }
 
   // Starts one more worker, "worker-<n>".
   Status AddWorker();
@@ -54,11 +78,11 @@ class LocalCluster {
   std::vector<Subprocess>& workers() { return workers_; }
 
  private:
-  LocalCluster(ClusterOptions options, std::string dir);
+  LocalCluster(ClusterOptions options, TempDir dir);
   Status SpawnCoordinator(const std::string& workers_at, const std::string& clients_at);
 
+  TempDir dir_;  // first: it goes after the processes writing in it
   ClusterOptions options_;
-  std::string dir_;
   Subprocess coordinator_;
   std::vector<Subprocess> workers_;
   std::string workers_endpoint_;
@@ -82,20 +106,20 @@ class LocalService {
                                                      Duration timeout = milliseconds(15000));
   const std::string& address() const { return address_; }
   Subprocess& process() { return *process_; }
-  const std::string& dir() const { return dir_; }  // its log: <subcommand>.log
+  const std::string& dir() const { return dir_.path(); }  // its log: <subcommand>.log
   // Starts it again with the same flags (after a kill), at the same address
   // when the flags pin it.
   Status Restart();
 
  private:
   LocalService() = default;
+  TempDir dir_;  // first: it goes after the process writing in it
   std::vector<std::string> argv_;
   std::string ready_;
   std::string key_;
   Duration timeout_{};
   std::optional<Subprocess> process_;
   std::string address_;
-  std::string dir_;
   std::string log_;
 };
 
@@ -104,9 +128,6 @@ Result<std::unique_ptr<LocalService>> StartSite(std::string binary, std::vector<
 // A ledger on a free port: `fanout ledger flags...`; address() is its endpoint.
 Result<std::unique_ptr<LocalService>> StartLedger(std::string binary,
                                                   std::vector<std::string> flags);
-
-// Makes a fresh directory under $TMPDIR (or /tmp): "fanout-XXXXXX".
-Result<std::string> MakeTempDir(const std::string& prefix);
 
 // Waits for a JSON file written atomically by a child; fails early if the
 // child exits.

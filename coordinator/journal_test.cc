@@ -30,10 +30,12 @@ pb::Result Done(const std::string& job, uint32_t index, bool ok = true) {
 class JournalTest : public testing::Test {
  protected:
   void SetUp() override {
-    auto dir = client::MakeTempDir("journal-test");
+    auto dir = client::TempDir::Make("journal-test");
     ASSERT_TRUE(dir.ok());
-    path_ = *dir + "/coordinator.db";
+    dir_ = std::move(*dir);
+    path_ = dir_ / "coordinator.db";
   }
+  client::TempDir dir_;
   std::string path_;
 };
 

@@ -16,11 +16,17 @@ std::unique_ptr<Store> Memory() {
   return std::move(*store);
 }
 
-std::string TempDb() {
-  auto dir = client::MakeTempDir("ledger-test");
-  EXPECT_TRUE(dir.ok());
-  return *dir + "/ledger.db";
-}
+// A database file in a directory of its own, removed with it.
+struct TempDb {
+  TempDb() {
+    auto made = client::TempDir::Make("ledger-test");
+    EXPECT_TRUE(made.ok());
+    if (made) dir = std::move(*made);
+    path = dir / "ledger.db";
+  }
+  client::TempDir dir;
+  std::string path;
+};
 
 TEST(StoreTest, ResetMakesTheArticlesBook) {
   auto store = Memory();
@@ -112,7 +118,8 @@ TEST(StoreTest, UnsafeGetAndSetLoseUpdatesWhenInterleaved) {
 }
 
 TEST(StoreTest, TicketsBecomeDurableOnCommit) {
-  auto store = Store::Open(TempDb());
+  TempDb db;
+  auto store = Store::Open(db.path);
   ASSERT_TRUE(store.ok()) << store.error().message;
   auto reset = (*store)->Reset("job", 2, 100);
   auto t = (*store)->Transfer("job", "t1", "bank_1", "bank_2", 1);
@@ -129,7 +136,8 @@ TEST(StoreTest, TicketsBecomeDurableOnCommit) {
 }
 
 TEST(StoreTest, ReopenedFileHasEveryCommittedTransferAndItsIds) {
-  const std::string path = TempDb();
+  TempDb db;
+  const std::string& path = db.path;
   {
     auto store = Store::Open(path);
     ASSERT_TRUE(store.ok()) << store.error().message;
@@ -155,7 +163,8 @@ TEST(StoreTest, ReopenedFileHasEveryCommittedTransferAndItsIds) {
 }
 
 TEST(StoreTest, AClosedBookRefusesChangesKeepsItsIdsAndStaysClosedOnDisk) {
-  const std::string path = TempDb();
+  TempDb db;
+  const std::string& path = db.path;
   {
     auto store = Store::Open(path);
     ASSERT_TRUE(store.ok()) << store.error().message;
@@ -186,7 +195,8 @@ TEST(StoreTest, AClosedBookRefusesChangesKeepsItsIdsAndStaysClosedOnDisk) {
 }
 
 TEST(StoreTest, ConcurrentTransfersWithACommitterKeepTheSum) {
-  auto store = Store::Open(TempDb());
+  TempDb db;
+  auto store = Store::Open(db.path);
   ASSERT_TRUE(store.ok());
   Store& s = **store;
   ASSERT_TRUE(s.Reset("job", 5, 1000).ok());

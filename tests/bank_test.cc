@@ -109,9 +109,9 @@ class KillLedger : public client::JobObserver {
 
 TEST(BankTest, LedgerKilledMidJobLosesNothingAndAppliesNothingTwice) {
   const std::string endpoint = fmt::format("tcp://127.0.0.1:{}", FreePort());
-  auto dir = client::MakeTempDir("bank-test");
+  auto dir = client::TempDir::Make("bank-test");
   ASSERT_TRUE(dir.ok());
-  Bank bank = StartBank(2, {"--endpoint", endpoint, "--db", *dir + "/ledger.db"});
+  Bank bank = StartBank(2, {"--endpoint", endpoint, "--db", *dir / "ledger.db"});
   ASSERT_TRUE(bank.cluster);
 
   pb::JobSpec spec;

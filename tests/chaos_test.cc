@@ -108,11 +108,11 @@ void ExpectEachTaskOnce(const client::JobReport& report) {
 }
 
 TEST(ChaosTest, BankJobLosesNoDollarWithWorkersKilledEvery700msAndTheLedgerOnce) {
-  auto dir = client::MakeTempDir("chaos-bank");
+  auto dir = client::TempDir::Make("chaos-bank");
   ASSERT_TRUE(dir.ok());
   auto ledger = client::StartLedger(
       FanoutBinary(),
-      {"--endpoint", fmt::format("tcp://127.0.0.1:{}", FreePort()), "--db", *dir + "/ledger.db"});
+      {"--endpoint", fmt::format("tcp://127.0.0.1:{}", FreePort()), "--db", *dir / "ledger.db"});
   ASSERT_TRUE(ledger.ok()) << ledger.error().message;
   client::ClusterOptions options = ClusterWith(3);
   options.coordinator_flags = {"--ledger", (*ledger)->address()};
@@ -252,13 +252,13 @@ TEST(ChaosTest, WithoutAJournalAKilledCoordinatorsJobIsReportedLost) {
 }
 
 TEST(ChaosTest, ASecondCoordinatorOnTheSameJournalRefusesToStart) {
-  auto dir = client::MakeTempDir("chaos-journal");
+  auto dir = client::TempDir::Make("chaos-journal");
   ASSERT_TRUE(dir.ok());
-  const std::string journal = *dir + "/coordinator.db";
+  const std::string journal = *dir / "coordinator.db";
   Background first =
       StartFanout({"coordinator", "--workers-endpoint", "tcp://127.0.0.1:*", "--clients-endpoint",
-                   "tcp://127.0.0.1:*", "--journal", journal, "--ready-file", *dir + "/ready"});
-  ASSERT_TRUE(client::WaitForFile(*dir + "/ready", first.process, seconds(10)).ok());
+                   "tcp://127.0.0.1:*", "--journal", journal, "--ready-file", *dir / "ready"});
+  ASSERT_TRUE(client::WaitForFile(*dir / "ready", first.process, seconds(10)).ok());
   CommandResult second =
       RunFanout({"coordinator", "--workers-endpoint", "tcp://127.0.0.1:*", "--clients-endpoint",
                  "tcp://127.0.0.1:*", "--journal", journal},

@@ -191,9 +191,9 @@ TEST(CliTest, SubmitWhileTheCoordinatorShutsDownExits3) {
 }
 
 TEST(CliTest, ASecondLedgerOnOneDatabaseRefusesToStart) {
-  auto dir = client::MakeTempDir("cli-test");
+  auto dir = client::TempDir::Make("cli-test");
   ASSERT_TRUE(dir.ok());
-  const std::string db = *dir + "/ledger.db";
+  const std::string db = *dir / "ledger.db";
   auto first = client::StartLedger(FanoutBinary(), {"--db", db});
   ASSERT_TRUE(first.ok()) << first.error().message;
   CommandResult second =

@@ -44,9 +44,9 @@ void ExpectNothingLeft(const std::string& marker) {
 
 TEST(DemoTest, QuickDemoRunsEveryJobUnderEveryModelAndLeavesNothing) {
   const std::string marker = Marker();
-  auto dir = client::MakeTempDir("demo-test");
+  auto dir = client::TempDir::Make("demo-test");
   ASSERT_TRUE(dir.ok());
-  const std::string out = *dir + "/report";
+  const std::string out = *dir / "report";
   CommandResult r = StartFanout({"demo", "--quick", "--workers", "2", "--out", out}, {marker})
                         .Finish(seconds(120));
   ASSERT_EQ(r.status, 0) << r.out << r.err;
@@ -99,10 +99,10 @@ TEST(DemoTest, QuickDemoRunsEveryJobUnderEveryModelAndLeavesNothing) {
 
 TEST(DemoTest, InterruptedDemoStopsEverythingItStarted) {
   const std::string marker = Marker();
-  auto dir = client::MakeTempDir("demo-test");
+  auto dir = client::TempDir::Make("demo-test");
   ASSERT_TRUE(dir.ok());
   Background demo =
-      StartFanout({"demo", "--quick", "--workers", "2", "--out", *dir + "/report"}, {marker});
+      StartFanout({"demo", "--quick", "--workers", "2", "--out", *dir / "report"}, {marker});
   // Wait until the cluster is up and the first run is going.
   const TimePoint give_up = Now() + seconds(30);
   while (ReadFile(demo.out_path).find("tasks a run") == std::string::npos && Now() < give_up) {

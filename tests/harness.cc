@@ -6,7 +6,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -48,11 +47,14 @@ nlohmann::json CommandResult::Json() const {
 }
 
 Background StartFanout(const std::vector<std::string>& args, const std::vector<std::string>& env) {
-  static std::atomic<int> n{0};
-  const std::string base = fmt::format("{}/fanout-{}-{}", ::testing::TempDir(), getpid(), ++n);
-  Background bg{Subprocess::Spawn({"/bin/true"}).value(), base + ".out", base + ".err"};
-  std::remove(bg.out_path.c_str());
-  std::remove(bg.err_path.c_str());
+  Result<client::TempDir> dir = client::TempDir::Make("fanout-run");
+  EXPECT_TRUE(dir.ok()) << (dir.ok() ? "" : dir.error().message);
+  client::TempDir own = dir ? std::move(*dir) : client::TempDir();
+  const std::string out = own / "stdout", err = own / "stderr";
+  Background bg{.dir = std::move(own),
+                .process = Subprocess::Spawn({"/bin/true"}).value(),
+                .out_path = out,
+                .err_path = err};
   std::vector<std::string> argv = {FanoutBinary()};
   argv.insert(argv.end(), args.begin(), args.end());
   Subprocess::Options io;

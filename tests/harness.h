@@ -31,8 +31,10 @@ struct CommandResult {
 CommandResult RunFanout(const std::vector<std::string>& args,
                         Duration timeout = std::chrono::seconds(60));
 
-// Starts `fanout args...` in the background with stdout/stderr in files.
+// Starts `fanout args...` in the background with stdout/stderr in files,
+// in a directory of their own that goes when this does.
 struct Background {
+  client::TempDir dir;  // first: it goes after the process
   Subprocess process;
   std::string out_path;
   std::string err_path;
