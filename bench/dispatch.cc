@@ -94,11 +94,12 @@ Result<double> Span(client::JobClient& client, const std::vector<std::string>& i
 
 // Jobs sharing one worker with --slots: the small job behind a big one, and
 // ten jobs at once against one.
-Result<nlohmann::json> Sharing(int runs, uint32_t tasks) {
+Result<nlohmann::json> Sharing(int runs, uint32_t tasks, bool no_journal) {
   client::ClusterOptions options;
   options.binary = FanoutNextToUs();
   options.workers = 1;
   options.log_level = "warn";
+  if (no_journal) options.coordinator_flags = {"--journal", ""};
   options.worker_flags = {"--slots", "2"};
   auto cluster = client::LocalCluster::Start(options);
   if (!cluster) return cluster.error();
@@ -260,7 +261,7 @@ int Main(int argc, char** argv) {
                               {"speedup", Median(one) / Median(two)}};
   }
   if (!skip_sharing) {
-    Result<nlohmann::json> sharing = Sharing(std::min(runs, 3), tasks);
+    Result<nlohmann::json> sharing = Sharing(std::min(runs, 3), tasks, no_journal);
     if (!sharing) return fmt::print(stderr, "bench: {}\n", sharing.error().message), 1;
     out["sharing"] = *sharing;
   }

@@ -18,13 +18,19 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   std::unique_ptr<Journal> journal(new Journal(db));
   for (const char* sql :
        {"PRAGMA locking_mode=EXCLUSIVE", "PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+        // first_result and last_result bound the rowids of `results` that
+        // may hold a job's results (NULL: none yet; no upper one while it runs).
         "CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, client BLOB NOT NULL, spec BLOB "
-        "NOT NULL, accepted_us INTEGER NOT NULL, done BLOB, ended_us INTEGER)",
-        // Results in batches: each row holds the results a job finished in
-        // one turn of the loop (one insert per job per commit, not per task),
-        // each as a 4-byte little-endian length and a serialized Result.
+        "NOT NULL, accepted_us INTEGER NOT NULL, done BLOB, ended_us INTEGER, first_result "
+        "INTEGER, last_result INTEGER)",
+        // A log of results in commit order: each row holds the results of
+        // every job finished in one turn of the loop (one insert per commit,
+        // however many jobs run), each as a 4-byte little-endian length and
+        // a serialized Result; `job` is '*' (an older journal's rows name
+        // their one job). A job's results are found between its bounds; the
+        // log is pruned from its start. No index: one on `job` cost a page
+        // write per running job per commit.
         "CREATE TABLE IF NOT EXISTS results (job TEXT NOT NULL, batch BLOB NOT NULL)",
-        "CREATE INDEX IF NOT EXISTS results_by_job ON results (job)",
         // Takes the exclusive lock now rather than at the first write.
         "BEGIN EXCLUSIVE", "COMMIT"}) {
     if (Status s = Exec(db, sql); !s) {
@@ -34,23 +40,35 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
       return Unavailable("the journal {}: {}", path, s.error().message);
     }
   }
+  if (Status s = Upgrade(db); !s) return Unavailable("the journal {}: {}", path, s.error().message);
   journal->accepted_ = Statement(
       db, "INSERT OR REPLACE INTO jobs (id, client, spec, accepted_us) VALUES (?1, ?2, ?3, ?4)");
   journal->finished_ = Statement(db, "INSERT INTO results (job, batch) VALUES (?1, ?2)");
-  journal->completed_ = Statement(db, "UPDATE jobs SET done = ?2, ended_us = ?3 WHERE id = ?1");
-  journal->results_ = Statement(db, "SELECT batch FROM results WHERE job = ?1 ORDER BY rowid");
+  journal->first_ =
+      Statement(db, "UPDATE jobs SET first_result = coalesce(first_result, ?2) WHERE id = ?1");
+  journal->completed_ =
+      Statement(db,
+                "UPDATE jobs SET done = ?2, ended_us = ?3, last_result = (SELECT max(rowid) FROM "
+                "results) WHERE id = ?1");
+  journal->results_ = Statement(db,
+                                "SELECT batch FROM results WHERE rowid BETWEEN ?2 AND ?3 AND job "
+                                "IN (?1, '*') ORDER BY rowid");
+  journal->bounds_ = Statement(db, "SELECT first_result, last_result FROM jobs WHERE id = ?1");
   journal->done_ = Statement(db, "SELECT done FROM jobs WHERE id = ?1 AND done IS NOT NULL");
-  for (const Statement* s : {&journal->accepted_, &journal->finished_, &journal->completed_,
-                             &journal->results_, &journal->done_}) {
+  for (const Statement* s :
+       {&journal->accepted_, &journal->finished_, &journal->first_, &journal->completed_,
+        &journal->results_, &journal->bounds_, &journal->done_}) {
     if (!*s) return Internal("the journal {}: {}", path, sqlite3_errmsg(db));
   }
   return journal;
 }
 
 Journal::~Journal() {
-  if ((in_transaction_ || !batches_.empty()) && !Commit())
+  if ((in_transaction_ || !batch_.empty()) && !Commit())
     spdlog::error("journal: the last changes are lost: {}", broken_);
-  for (Statement* s : {&accepted_, &finished_, &completed_, &results_, &done_}) *s = Statement();
+  for (Statement* s : {&accepted_, &finished_, &first_, &completed_, &results_, &bounds_, &done_}) {
+    *s = Statement();
+  }
   sqlite3_close(db_);
 }
 
@@ -83,38 +101,46 @@ void Journal::Accepted(const std::string& id, const std::string& client, const p
 }
 
 void Journal::Finished(const pb::Result& result) {
-  std::string& batch = batches_[result.job_id()];
   const size_t size = result.ByteSizeLong();
-  const size_t at = batch.size();
-  batch.resize(at + 4 + size);
-  for (int i = 0; i < 4; ++i) batch[at + i] = static_cast<char>((size >> (8 * i)) & 0xff);
-  result.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(batch.data() + at + 4));
+  const size_t at = batch_.size();
+  batch_.resize(at + 4 + size);
+  for (int i = 0; i < 4; ++i) batch_[at + i] = static_cast<char>((size >> (8 * i)) & 0xff);
+  result.SerializeWithCachedSizesToArray(reinterpret_cast<uint8_t*>(batch_.data() + at + 4));
+  if (!bounded_.contains(result.job_id())) unbounded_.insert(result.job_id());
 }
 
-void Journal::WriteBatches() {
-  if (batches_.empty()) return;
+void Journal::WriteBatch() {
+  if (batch_.empty()) return;
   Begin();
-  for (auto& [job, batch] : batches_) {
-    if (!broken_.empty()) break;
-    Bind(finished_.get(), 1, job);
-    BindBlob(finished_.get(), 2, batch);
-    Step(finished_);
+  if (!broken_.empty()) return;
+  Bind(finished_.get(), 1, std::string("*"));
+  BindBlob(finished_.get(), 2, batch_);
+  batch_.clear();
+  if (!Step(finished_)) return;
+  // A job's first row is its lower bound (once per job and coordinator).
+  const int64_t row = sqlite3_last_insert_rowid(db_);
+  for (const std::string& job : unbounded_) {
+    Bind(first_.get(), 1, job);
+    sqlite3_bind_int64(first_.get(), 2, row);
+    Step(first_);
+    bounded_.insert(job);
   }
-  batches_.clear();
+  unbounded_.clear();
 }
 
 void Journal::Completed(const pb::JobDone& done, int64_t now_us) {
-  WriteBatches();  // its last results first
+  WriteBatch();  // its last results first
   Begin();
   if (!broken_.empty()) return;
   Bind(completed_.get(), 1, done.job_id());
   BindBlob(completed_.get(), 2, done.SerializeAsString());
   sqlite3_bind_int64(completed_.get(), 3, now_us);
   Step(completed_);
+  bounded_.erase(done.job_id());
 }
 
 Status Journal::Commit() {
-  WriteBatches();
+  WriteBatch();
   if (!broken_.empty()) return Unavailable("the journal cannot be written: {}", broken_);
   if (!in_transaction_) return {};
   in_transaction_ = false;
@@ -146,9 +172,21 @@ Result<std::vector<JournaledJob>> Journal::Unfinished() {
 }
 
 std::vector<pb::Result> Journal::Results(const std::string& job_id) {
-  WriteBatches();  // so what this turn finished is included
+  WriteBatch();  // so what this turn finished is included
   std::map<uint32_t, pb::Result> by_index;
+  // Its rows lie between its bounds; none yet without a lower one.
+  Bind(bounds_.get(), 1, job_id);
+  const bool found = sqlite3_step(bounds_.get()) == SQLITE_ROW &&
+                     sqlite3_column_type(bounds_.get(), 0) != SQLITE_NULL;
+  const int64_t first = found ? sqlite3_column_int64(bounds_.get(), 0) : 0;
+  const int64_t last = found && sqlite3_column_type(bounds_.get(), 1) != SQLITE_NULL
+                           ? sqlite3_column_int64(bounds_.get(), 1)
+                           : INT64_MAX;
+  sqlite3_reset(bounds_.get());
+  if (!found) return {};
   Bind(results_.get(), 1, job_id);
+  sqlite3_bind_int64(results_.get(), 2, first);
+  sqlite3_bind_int64(results_.get(), 3, last);
   while (sqlite3_step(results_.get()) == SQLITE_ROW) {
     const std::string batch = Text(results_.get(), 0);
     for (size_t at = 0; at + 4 <= batch.size();) {
@@ -156,7 +194,8 @@ std::vector<pb::Result> Journal::Results(const std::string& job_id) {
       for (int i = 0; i < 4; ++i) size |= size_t{static_cast<uint8_t>(batch[at + i])} << (8 * i);
       if (at + 4 + size > batch.size()) break;  // torn: cannot happen inside a commit
       pb::Result result;
-      if (result.ParseFromArray(batch.data() + at + 4, static_cast<int>(size))) {
+      if (result.ParseFromArray(batch.data() + at + 4, static_cast<int>(size)) &&
+          result.job_id() == job_id) {
         by_index.try_emplace(result.index(), std::move(result));  // the first one wins
       }
       at += 4 + size;
@@ -181,7 +220,7 @@ std::optional<pb::JobDone> Journal::Done(const std::string& job_id) {
 }
 
 std::optional<JournaledJob> Journal::Ended(const std::string& job_id) {
-  WriteBatches();
+  WriteBatch();
   Statement row(
       db_, "SELECT spec, accepted_us, done, ended_us FROM jobs WHERE id = ?1 AND done IS NOT NULL");
   if (!row) return std::nullopt;
@@ -230,13 +269,35 @@ void Journal::LimitPages(int pages) {
 void Journal::Prune(int64_t before_us) {
   Begin();
   if (!broken_.empty()) return;
-  Statement results(db_,
-                    "DELETE FROM results WHERE job IN (SELECT id FROM jobs WHERE ended_us < ?1)");
   Statement jobs(db_, "DELETE FROM jobs WHERE ended_us < ?1");
-  for (Statement* s : {&results, &jobs}) {
-    sqlite3_bind_int64(s->get(), 1, before_us);
-    Step(*s);
+  sqlite3_bind_int64(jobs.get(), 1, before_us);
+  Step(jobs);
+  // The log's rows before any kept job's first are no one's.
+  Statement results(db_,
+                    "DELETE FROM results WHERE rowid < coalesce((SELECT min(first_result) FROM "
+                    "jobs), (SELECT max(rowid) + 1 FROM results))");
+  Step(results);
+}
+
+Status Journal::Upgrade(sqlite3* db) {
+  // A journal written before jobs had bounds: every job's rows may be
+  // anywhere (0 to the end), and the index it had goes.
+  {
+    Statement columns(db,
+                      "SELECT count(*) FROM pragma_table_info('jobs') WHERE name = 'first_result'");
+    if (!columns || sqlite3_step(columns.get()) != SQLITE_ROW) {
+      return Internal("{}", sqlite3_errmsg(db));
+    }
+    if (sqlite3_column_int(columns.get(), 0) == 1) return {};
+  }  // finalized: a running statement locks the tables against the changes below
+  for (const char* sql :
+       {"ALTER TABLE jobs ADD COLUMN first_result INTEGER",
+        "ALTER TABLE jobs ADD COLUMN last_result INTEGER", "UPDATE jobs SET first_result = 0",
+        "UPDATE jobs SET last_result = 9223372036854775807 WHERE done IS NOT NULL",
+        "DROP INDEX IF EXISTS results_by_job"}) {
+    if (Status s = Exec(db, sql); !s) return s;
   }
+  return {};
 }
 
 }  // namespace fanout::coordinator

@@ -24,7 +24,7 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/codec.h"
@@ -51,7 +51,7 @@ class Journal {
   void Accepted(const std::string& id, const std::string& client, const pb::JobSpec& spec,
                 int64_t accepted_us);
   // Gathered in memory and written at the next Commit (or Completed, or
-  // Results), as one row per job.
+  // Results), as one row for all jobs.
   void Finished(const pb::Result& result);
   void Completed(const pb::JobDone& done, int64_t now_us);
   // Makes every change since the last Commit durable. After a failure
@@ -75,16 +75,20 @@ class Journal {
 
  private:
   explicit Journal(sqlite3* db) : db_(db) {}
+  // Brings a journal written by an older version to this one's layout.
+  static Status Upgrade(sqlite3* db);
   bool Step(Statement& statement);
   void Begin();
-  // Writes the results gathered since the last call, one row per job.
-  void WriteBatches();
+  // Writes the results gathered since the last call as one row.
+  void WriteBatch();
 
   sqlite3* db_;
   bool in_transaction_ = false;
   std::string broken_;
-  Statement accepted_, finished_, completed_, results_, done_;
-  std::unordered_map<std::string, std::string> batches_;  // job -> results not yet written
+  Statement accepted_, finished_, first_, completed_, results_, bounds_, done_;
+  std::string batch_;                          // results not yet written
+  std::unordered_set<std::string> bounded_;    // running jobs whose first row is written
+  std::unordered_set<std::string> unbounded_;  // jobs in batch_ not yet bounded
 };
 
 }  // namespace fanout::coordinator

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <map>
+
 #include "client/local_cluster.h"
 
 namespace fanout::coordinator {
@@ -78,6 +80,89 @@ TEST_F(JournalTest, AReopenedJournalHoldsUnfinishedJobsWithTheirResults) {
   EXPECT_FALSE((*journal)->Done("job-2").has_value());
   EXPECT_TRUE((*journal)->Results("job-2").empty());
   EXPECT_EQ((*journal)->Results("job-1").size(), 2u);
+}
+
+TEST_F(JournalTest, JobsRunningTogetherShareRowsAndEachGetsOnlyItsOwn) {
+  auto journal = Journal::Open(path_);
+  ASSERT_TRUE(journal.ok()) << journal.error().message;
+  (*journal)->Accepted("old", "c", MathSpec(1), 1);
+  (*journal)->Finished(Done("old", 1));
+  pb::JobDone done;
+  done.set_job_id("old");
+  (*journal)->Completed(done, 10);
+  ASSERT_TRUE((*journal)->Commit().ok());
+  // Three jobs finishing tasks in the same turns, turn after turn.
+  for (const char* id : {"a", "b", "c"}) (*journal)->Accepted(id, "c", MathSpec(50), 20);
+  for (uint32_t i = 1; i <= 50; ++i) {
+    for (const char* id : {"a", "b", "c"}) {
+      if (std::string(id) != "c" || i % 2 == 0) (*journal)->Finished(Done(id, i));
+    }
+    ASSERT_TRUE((*journal)->Commit().ok());
+  }
+  done.set_job_id("a");
+  (*journal)->Completed(done, 30);
+  ASSERT_TRUE((*journal)->Commit().ok());
+  EXPECT_EQ((*journal)->Results("a").size(), 50u);
+  EXPECT_EQ((*journal)->Results("c").size(), 25u);
+  for (const pb::Result& r : (*journal)->Results("c")) EXPECT_EQ(r.job_id(), "c");
+  EXPECT_TRUE((*journal)->Results("nobody").empty());
+  // A job accepted now has nothing, though rows are around it.
+  (*journal)->Accepted("d", "c", MathSpec(5), 40);
+  EXPECT_TRUE((*journal)->Results("d").empty());
+  // Pruning "old" and "a" keeps every row the others need.
+  (*journal)->Prune(31);
+  ASSERT_TRUE((*journal)->Commit().ok());
+  EXPECT_TRUE((*journal)->Results("old").empty());
+  EXPECT_FALSE((*journal)->Done("a").has_value());
+  EXPECT_EQ((*journal)->Results("b").size(), 50u);
+  EXPECT_EQ((*journal)->Results("c").size(), 25u);
+  // ...and a restart finds the same.
+  journal->reset();
+  auto reopened = Journal::Open(path_);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message;
+  auto jobs = (*reopened)->Unfinished();
+  ASSERT_TRUE(jobs.ok());
+  std::map<std::string, size_t> found;
+  for (const JournaledJob& job : *jobs) found[job.id] = job.results.size();
+  EXPECT_EQ(found, (std::map<std::string, size_t>{{"b", 50}, {"c", 25}, {"d", 0}}));
+}
+
+TEST_F(JournalTest, AJournalFromTheVersionBeforeIsReadAndUpgraded) {
+  {
+    // The layout before: one row per job per commit, an index on job.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    for (const char* sql :
+         {"CREATE TABLE jobs (id TEXT PRIMARY KEY, client BLOB NOT NULL, spec BLOB NOT NULL, "
+          "accepted_us INTEGER NOT NULL, done BLOB, ended_us INTEGER)",
+          "CREATE TABLE results (job TEXT NOT NULL, batch BLOB NOT NULL)",
+          "CREATE INDEX results_by_job ON results (job)"}) {
+      ASSERT_EQ(sqlite3_exec(db, sql, nullptr, nullptr, nullptr), SQLITE_OK) << sql;
+    }
+    Statement job(db, "INSERT INTO jobs (id, client, spec, accepted_us) VALUES (?1, 'c', ?2, 1)");
+    Bind(job.get(), 1, std::string("running"));
+    BindBlob(job.get(), 2, MathSpec(3).SerializeAsString());
+    ASSERT_EQ(sqlite3_step(job.get()), SQLITE_DONE);
+    Statement row(db, "INSERT INTO results (job, batch) VALUES ('running', ?1)");
+    const std::string result = Done("running", 2).SerializeAsString();
+    std::string batch(4, '\0');
+    batch[0] = static_cast<char>(result.size());
+    BindBlob(row.get(), 1, batch + result);
+    ASSERT_EQ(sqlite3_step(row.get()), SQLITE_DONE);
+    job = Statement();
+    row = Statement();
+    sqlite3_close(db);
+  }
+  auto journal = Journal::Open(path_);
+  ASSERT_TRUE(journal.ok()) << journal.error().message;
+  (*journal)->Finished(Done("running", 3));
+  ASSERT_TRUE((*journal)->Commit().ok());
+  auto jobs = (*journal)->Unfinished();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  ASSERT_EQ((*jobs)[0].results.size(), 2u) << "the old row and the new one";
+  EXPECT_EQ((*jobs)[0].results[0].index(), 2u);
+  EXPECT_EQ((*jobs)[0].results[1].index(), 3u);
 }
 
 TEST_F(JournalTest, ASecondCoordinatorCannotOpenAJournalInUse) {
