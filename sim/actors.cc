@@ -335,12 +335,13 @@ SimClient::SimClient(World& world, uint64_t number, pb::JobSpec spec)
       spec_(std::move(spec)),
       count_(spec_.count()) {}
 
-SimClient::SimClient(World& world, uint64_t number, std::string job_id)
+SimClient::SimClient(World& world, uint64_t number, std::string job_id, bool cancels)
     : world_(world),
       number_(number),
-      name_(fmt::format("watcher-{}", number)),
+      name_(fmt::format("{}-{}", cancels ? "canceller" : "watcher", number)),
       job_id_(std::move(job_id)),
-      watching_(true) {
+      watching_(true),
+      cancels_(cancels) {
   if (const JobTruth* truth = world_.Job(job_id_)) {
     spec_ = truth->spec;
     count_ = spec_.count();
@@ -353,14 +354,16 @@ void SimClient::Start() {
   conn_ = world_.Connect(this, /*worker=*/false);
   if (conn_ == nullptr) world_.After(milliseconds(200), [this] { Reconnect(); });
   pb::Envelope env = NewEnvelope();
-  if (watching_) {
+  if (cancels_) {
+    Cancel();
+  } else if (watching_) {
     env.mutable_watch()->set_job_id(job_id_);
     world_.Trace(fmt::format("{} watches {}", name_, job_id_));
   } else {
     *env.mutable_submit()->mutable_spec() = spec_;
     world_.Trace(fmt::format("{} submits {} x {}", name_, spec_.count(), jobs::KindName(spec_)));
   }
-  Send(env);
+  if (!cancels_) Send(env);
   world_.After(world_.heartbeat(), [this] { Beat(); });
 }
 
@@ -374,6 +377,7 @@ void SimClient::Vanish() {
 
 void SimClient::Cancel() {
   if (!alive_ || job_id_.empty() || done_) return;
+  if (watching_ && !cancels_) return Vanish();  // Ctrl-C on `fanout watch`: the job goes on
   world_.Trace(fmt::format("{} cancels {}", name_, job_id_));
   pb::Envelope env = NewEnvelope();
   env.mutable_cancel()->set_job_id(job_id_);
@@ -423,6 +427,9 @@ void SimClient::Beat() {
       gave_up_ = true;
       return;
     }
+  } else if (cancels_ && now - heard_ > 3 * world_.heartbeat() && now >= next_watch_) {
+    Cancel();  // as `fanout cancel` does when the coordinator falls silent
+    next_watch_ = now + 2 * world_.heartbeat();
   } else if (now - heard_ > 3 * world_.heartbeat() && now >= next_watch_) {
     pb::Envelope watch = NewEnvelope();
     watch.mutable_watch()->set_job_id(job_id_);
@@ -469,6 +476,10 @@ void SimClient::OnMessage(const pb::Envelope& env) {
       if (env.error().code() == pb::Error::UNKNOWN_JOB && !job_id_.empty()) {
         world_.Violate("accepted-kept", fmt::format("{} was told its job {} is unknown: {}", name_,
                                                     job_id_, env.error().message()));
+      }
+      if (cancels_ && env.error().code() == pb::Error::BAD_REQUEST) {
+        world_.Trace(fmt::format("{} is told: {}", name_, env.error().message()));
+        done_ = true;  // "job ... has already ended": `fanout cancel` says so and exits
       }
       break;
     default:
@@ -521,7 +532,8 @@ void SimClient::OnDone(const pb::JobDone& done) {
                                               "as gone",
                                               name_, job_id_));
   }
-  if (!done.reason().empty()) return;  // ended early: some results may be missing
+  // Ended early, some results may be missing; `fanout cancel` hears only the end.
+  if (!done.reason().empty() || cancels_) return;
   uint32_t heard = 0;
   for (const pb::Result& r : results_) heard += r.index() != 0 ? 1 : 0;
   if (heard != count_ || done.ok() + done.failed() != count_) {

@@ -78,12 +78,13 @@ class SimClient {
  public:
   // A client that submits `spec`.
   SimClient(World& world, uint64_t number, pb::JobSpec spec);
-  // A client that follows an existing job (Watch), as `fanout watch` would.
-  SimClient(World& world, uint64_t number, std::string job_id);
+  // A client that follows an existing job (Watch), as `fanout watch` would,
+  // or (`cancels`) that ends it and waits to hear it end, as `fanout cancel`.
+  SimClient(World& world, uint64_t number, std::string job_id, bool cancels);
 
   void Start();
   void Vanish();  // killed: never heard from again
-  // Its own client's Ctrl-C, or (a watcher) `fanout cancel` from elsewhere.
+  // Its own client's Ctrl-C, or `fanout cancel` from elsewhere.
   void Cancel();
   void OnMessage(const pb::Envelope& env);
   // The coordinator died: the connection is gone; ZeroMQ reconnects by
@@ -110,6 +111,7 @@ class SimClient {
   bool done_ = false;
   bool gave_up_ = false;
   bool watching_ = false;  // a client of a job it did not submit
+  bool cancels_ = false;   // `fanout cancel`: a process of its own
   Conn* conn_ = nullptr;
   std::deque<pb::Envelope> queued_;  // sent while not connected
   TimePoint heard_{};

@@ -432,15 +432,12 @@ void World::Chaos() {
       client.Cancel();
     }
   } else if (roll < 36) {
-    // Someone else follows a job (`fanout watch`), and now and then ends it
-    // (`fanout cancel`).
+    // Someone else follows a job (`fanout watch`) or, now and then, ends it
+    // (`fanout cancel`, a process of its own).
     if (const std::string job = AnyJob(); !job.empty()) {
-      clients_.push_back(std::make_unique<SimClient>(*this, clients_.size() + 1, job));
+      const bool cancels = rng_.Chance(0.25);
+      clients_.push_back(std::make_unique<SimClient>(*this, clients_.size() + 1, job, cancels));
       clients_.back()->Start();
-      if (rng_.Chance(0.25)) {
-        SimClient* watcher = clients_.back().get();
-        After(rng_.Millis(50, 1500), [watcher] { watcher->Cancel(); });
-      }
     }
   } else if (level >= 2 && roll < 40) {
     CrashCoordinator(rng_.Chance(0.3));
