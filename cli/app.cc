@@ -114,6 +114,25 @@ CLI::Validator EndpointCheck() {
       "ENDPOINT");
 }
 
+std::optional<std::shared_ptr<const Keys>> TakeKeys(const GlobalFlags& global, Role role,
+                                                    std::string_view command) {
+  if (global.keys.empty()) return std::shared_ptr<const Keys>();
+  Result<std::shared_ptr<const Keys>> keys = Keys::Load(global.keys, role);
+  if (!keys) {
+    fmt::print(stderr, "fanout {}: {}\n", command, keys.error().message);
+    return std::nullopt;
+  }
+  return *keys;
+}
+
+CLI::Option* AddInsecureFlag(CLI::App& cmd, bool& insecure) {
+  return cmd
+      .add_flag("--insecure", insecure,
+                "without --keys, listen beyond loopback anyway: anyone who can reach the port "
+                "is trusted")
+      ->envname("FANOUT_INSECURE");
+}
+
 CLI::Option* AddCoordinatorFlag(CLI::App& cmd, std::string& endpoint) {
   return cmd.add_option("--coordinator", endpoint, "the coordinator's clients endpoint")
       ->envname("FANOUT_SUBMIT_TO")
@@ -133,12 +152,17 @@ int Main(int argc, char** argv) {
       ->envname("FANOUT_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
       ->capture_default_str();
+  app.add_option("--keys", global.keys,
+                 "the cluster's keys (fanout keygen DIR): CURVE on every connection")
+      ->envname("FANOUT_KEYS")
+      ->check(CLI::ExistingDirectory);
 
   const Command commands[] = {
       AddCoordinator(app, global), AddWorker(app, global), AddSubmit(app, global),
       AddJobs(app, global),        AddWatch(app, global),  AddResult(app, global),
       AddCancel(app, global),      AddStatus(app, global), AddPokedex(app, global),
       AddLedger(app, global),      AddDemo(app, global),   AddHealth(app, global),
+      AddKeygen(app, global),
   };
 
   try {

@@ -21,22 +21,24 @@ Command AddCancel(CLI::App& app, const GlobalFlags& global) {
   cmd->add_option("job", f->job_id, "the job's id (fanout jobs lists them)")->required();
   AddCoordinatorFlag(*cmd, f->coordinator);
   cmd->add_option("--reason", f->reason, "why: its client prints it");
-  return {cmd, [f, &global] {
-            if (Status s = InitLogging("cancel", global.log_level); !s) {
-              fmt::print(stderr, "fanout cancel: {}\n", s.error().message);
-              return kExitUsage;
-            }
-            client::JobClient client({.endpoint = f->coordinator});
-            Result<pb::JobDone> done = client.Cancel(f->job_id, f->reason);
-            if (!done) {
-              fmt::print(stderr, "fanout cancel: {}\n", done.error().message);
-              return ExitFor(done.error());
-            }
-            fmt::print("job {} cancelled: {} of {} tasks had finished ({} ok, {} failed)\n",
-                       f->job_id, done->ok() + done->failed(), done->tasks(), done->ok(),
-                       done->failed());
-            return kExitOk;
-          }};
+  return {
+      cmd, [f, &global] {
+        if (Status s = InitLogging("cancel", global.log_level); !s) {
+          fmt::print(stderr, "fanout cancel: {}\n", s.error().message);
+          return kExitUsage;
+        }
+        std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, Role::kClient, "cancel");
+        if (!keys) return kExitUsage;
+        client::JobClient client({.endpoint = f->coordinator, .keys = *keys});
+        Result<pb::JobDone> done = client.Cancel(f->job_id, f->reason);
+        if (!done) {
+          fmt::print(stderr, "fanout cancel: {}\n", done.error().message);
+          return ExitFor(done.error());
+        }
+        fmt::print("job {} cancelled: {} of {} tasks had finished ({} ok, {} failed)\n", f->job_id,
+                   done->ok() + done->failed(), done->tasks(), done->ok(), done->failed());
+        return kExitOk;
+      }};
 }
 
 }  // namespace fanout::cli

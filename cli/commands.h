@@ -4,9 +4,12 @@
 
 #include <CLI/CLI.hpp>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
+#include "common/security.h"
 
 namespace fanout::cli {
 
@@ -20,6 +23,7 @@ inline constexpr int kExitInterrupted = 130;
 
 struct GlobalFlags {
   std::string log_level = "info";
+  std::string keys;  // --keys DIR: the cluster's keys (fanout keygen); empty: none
 };
 
 // A subcommand and what runs it once its flags are parsed.
@@ -40,11 +44,19 @@ Command AddJobs(CLI::App& app, const GlobalFlags& global);
 Command AddWatch(CLI::App& app, const GlobalFlags& global);
 Command AddResult(CLI::App& app, const GlobalFlags& global);
 Command AddCancel(CLI::App& app, const GlobalFlags& global);
+Command AddKeygen(CLI::App& app, const GlobalFlags& global);
 
 // The exit status for an error from a client call: 3 when the coordinator
 // cannot be reached (or cannot take jobs now), 2 for bad usage (a wrong
 // endpoint, a rejected job), 1 otherwise (an unknown job).
 int ExitFor(const Error& error);
+
+// The keys `role` takes from --keys (null without it). A bad key file is
+// said on stderr ("fanout <command>: ...") and gives nullopt: exit 2.
+std::optional<std::shared_ptr<const Keys>> TakeKeys(const GlobalFlags& global, Role role,
+                                                    std::string_view command);
+// Adds --insecure (env FANOUT_INSECURE) to a server's subcommand.
+CLI::Option* AddInsecureFlag(CLI::App& cmd, bool& insecure);
 
 // Adds --coordinator (env FANOUT_SUBMIT_TO), checked to be an endpoint.
 CLI::Option* AddCoordinatorFlag(CLI::App& cmd, std::string& endpoint);

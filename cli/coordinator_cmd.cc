@@ -64,12 +64,24 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_option("--ready-file", options->ready_file,
                   "write the bound endpoints here as JSON once listening");
+  AddInsecureFlag(*cmd, options->insecure);
   return {cmd, [options, heartbeat_ms, task_timeout_ms, grace_s, keep_h, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
             if (!signals) return kExitFailed;
             if (Status s = InitLogging("coordinator", global.log_level); !s) {
               fmt::print(stderr, "fanout coordinator: {}\n", s.error().message);
               return kExitUsage;
+            }
+            std::optional<std::shared_ptr<const Keys>> keys =
+                TakeKeys(global, Role::kCoordinator, "coordinator");
+            if (!keys) return kExitUsage;
+            options->keys = *keys;
+            if (options->keys && !options->scheduler.ledger.empty()) {
+              if (Result<std::string> ledger = options->keys->ServerKey(Role::kLedger); !ledger) {
+                fmt::print(stderr, "fanout coordinator: {} (or --ledger '' for no bank jobs)\n",
+                           ledger.error().message);
+                return kExitUsage;
+              }
             }
             options->scheduler.heartbeat_interval = milliseconds(*heartbeat_ms);
             options->scheduler.task_timeout = milliseconds(*task_timeout_ms);

@@ -5,34 +5,73 @@
 //   fanout health http://127.0.0.1:8081/healthz  the Pokédex site
 #include <curl/curl.h>
 
+#include <filesystem>
 #include <memory>
 
 #include "cli/commands.h"
 #include "common/clock.h"
 #include "common/codec.h"
+#include "common/security.h"
 #include "common/transport.h"
 
 namespace fanout::cli {
 namespace {
 
 // A fanout service answers anything it is sent, if only with an Error.
-Status AskZeroMq(const std::string& endpoint, Duration timeout) {
+// With keys, the target may be the coordinator or the ledger: one socket
+// for each server key we have, and the first answer wins.
+Status AskZeroMq(const std::string& endpoint, Duration timeout, const Keys* keys) {
   zmq::context_t ctx(1);
-  zmq::socket_t dealer = MakeSocket(ctx, zmq::socket_type::dealer);
-  if (Status s = Connect(dealer, endpoint); !s) return s;
+  struct Try {
+    zmq::socket_t socket;
+    HandshakeWatch handshakes;
+  };
+  std::vector<std::unique_ptr<Try>> tries;
+  std::string why;  // what a keyed socket could not do
+  for (Role server : {Role::kCoordinator, Role::kLedger}) {
+    if (keys == nullptr && server == Role::kLedger) break;  // one plain socket
+    zmq::socket_t socket = MakeSocket(ctx, zmq::socket_type::dealer);
+    if (Status s = PrepareClient(socket, keys, server); !s) {
+      why = s.error().message;
+      continue;
+    }
+    HandshakeWatch watch = HandshakeWatch::Client(ctx, socket, endpoint, "client", keys != nullptr);
+    tries.push_back(std::make_unique<Try>(Try{std::move(socket), std::move(watch)}));
+  }
+  if (tries.empty()) return InvalidArgument("{}", why);
   pb::Envelope ask = NewEnvelope();
   ask.mutable_status();
-  if (!Send(dealer, ask)) return Unavailable("cannot queue a message for {}", endpoint);
-  std::vector<zmq::pollitem_t> items = {{dealer.handle(), 0, ZMQ_POLLIN, 0}};
-  zmq::poll(items, std::chrono::ceil<milliseconds>(timeout));
+  for (auto& t : tries) {
+    if (Status s = Connect(t->socket, endpoint); !s) return s;
+    if (!Send(t->socket, ask)) return Unavailable("cannot queue a message for {}", endpoint);
+  }
+  const TimePoint give_up = Now() + timeout;
   Message msg;
-  if (!RecvMessage(dealer, msg)) {
-    return Unavailable("{} did not answer within {:.1f} s", endpoint, ToMillis(timeout) / 1000);
+  while (Now() < give_up) {
+    std::vector<zmq::pollitem_t> items;
+    for (auto& t : tries) {
+      items.push_back({t->socket.handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({t->handshakes.monitor().handle(), 0, ZMQ_POLLIN, 0});
+    }
+    zmq::poll(items, std::chrono::ceil<milliseconds>(give_up - Now()));
+    size_t refused = 0;
+    for (auto& t : tries) {
+      t->handshakes.Poll();
+      if (!t->handshakes.refused().empty()) ++refused;
+      if (!RecvMessage(t->socket, msg)) continue;
+      for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
+        if (Decode(frame)) return {};
+      }
+      return Unavailable("{} answered, but not in fanout's protocol", endpoint);
+    }
+    if (refused == tries.size()) break;
   }
-  for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
-    if (Decode(frame)) return {};
+  for (auto& t : tries) {
+    const std::string explained = t->handshakes.Explain(timeout);
+    if (!explained.empty() && (why.empty() || !t->handshakes.refused().empty())) why = explained;
   }
-  return Unavailable("{} answered, but not in fanout's protocol", endpoint);
+  if (!why.empty()) return Unavailable("{}", why);
+  return Unavailable("{} did not answer within {:.1f} s", endpoint, ToMillis(timeout) / 1000);
 }
 
 Status AskHttp(const std::string& url, Duration timeout) {
@@ -51,7 +90,7 @@ Status AskHttp(const std::string& url, Duration timeout) {
 
 }  // namespace
 
-Command AddHealth(CLI::App& app, const GlobalFlags&) {
+Command AddHealth(CLI::App& app, const GlobalFlags& global) {
   CLI::App* cmd = app.add_subcommand(
       "health", "Exit 0 if a fanout service answers (for container health checks), else 3");
   auto target = std::make_shared<std::string>();
@@ -63,10 +102,21 @@ Command AddHealth(CLI::App& app, const GlobalFlags&) {
   cmd->add_option("--timeout-ms", *timeout_ms, "give up after this long")
       ->check(CLI::Range(1, 600'000))
       ->capture_default_str();
-  return {cmd, [target, timeout_ms] {
+  return {cmd, [target, timeout_ms, &global] {
             const Duration timeout = milliseconds(*timeout_ms);
             const bool http = target->rfind("http://", 0) == 0 || target->rfind("https://", 0) == 0;
-            const Status s = http ? AskHttp(*target, timeout) : AskZeroMq(*target, timeout);
+            // Whichever key this host has: a client's, or the server's own.
+            Role role = Role::kClient;
+            for (Role r : {Role::kClient, Role::kCoordinator, Role::kLedger, Role::kWorker}) {
+              if (std::filesystem::exists(fmt::format("{}/{}.key", global.keys, RoleName(r)))) {
+                role = r;
+                break;
+              }
+            }
+            std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, role, "health");
+            if (!keys) return kExitUsage;
+            const Status s =
+                http ? AskHttp(*target, timeout) : AskZeroMq(*target, timeout, keys->get());
             if (!s) {
               fmt::print(stderr, "fanout health: {}\n", s.error().message);
               return kExitUnreachable;

@@ -56,7 +56,9 @@ int RunJobs(const JobsFlags& flags, const GlobalFlags& global) {
     fmt::print(stderr, "fanout jobs: {}\n", s.error().message);
     return kExitUsage;
   }
-  client::JobClient client({.endpoint = flags.coordinator});
+  std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, Role::kClient, "jobs");
+  if (!keys) return kExitUsage;
+  client::JobClient client({.endpoint = flags.coordinator, .keys = *keys});
   Result<pb::JobsReply> jobs = client.Jobs(flags.all);
   if (!jobs) {
     fmt::print(stderr, "fanout jobs: {}\n", jobs.error().message);

@@ -25,6 +25,7 @@ Command AddLedger(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_option("--ready-file", options->ready_file,
                   "write the bound endpoint here as JSON once listening");
+  AddInsecureFlag(*cmd, options->insecure);
   return {cmd, [options, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
             if (!signals) return kExitFailed;
@@ -32,6 +33,10 @@ Command AddLedger(CLI::App& app, const GlobalFlags& global) {
               fmt::print(stderr, "fanout ledger: {}\n", s.error().message);
               return kExitUsage;
             }
+            std::optional<std::shared_ptr<const Keys>> keys =
+                TakeKeys(global, Role::kLedger, "ledger");
+            if (!keys) return kExitUsage;
+            options->keys = *keys;
             return ledger::RunLedger(*options, signals->fd());
           }};
 }

@@ -72,6 +72,8 @@ nlohmann::json Json(const pb::StatusReply& s) {
           {"duplicates_dropped", s.duplicates_dropped()},
           {"workers_lost", s.workers_lost()},
           {"workers_left", s.workers_left()},
+          {"keyed", s.keyed()},
+          {"refused", s.refused()},
           {"ledger", ledger}};
 }
 
@@ -100,6 +102,13 @@ void Print(const pb::StatusReply& s, const Style& style) {
       "left\n",
       s.tasks_dispatched(), s.tasks_requeued(), s.duplicates_dropped(), s.workers_lost(),
       s.workers_left());
+  if (s.keyed()) {
+    const std::string line = fmt::format("keyed (CURVE): {} connection{} refused", s.refused(),
+                                         s.refused() == 1 ? "" : "s");
+    fmt::print("{}\n", s.refused() > 0 ? style.Yellow(line) : line);
+  } else {
+    fmt::print("no keys: any process that reaches its ports is trusted\n");
+  }
   if (s.ledger().endpoint().empty()) {
     fmt::print("ledger: none (this coordinator runs no bank jobs)\n");
   } else {
@@ -118,7 +127,9 @@ int RunStatus(const StatusFlags& flags, const GlobalFlags& global) {
     fmt::print(stderr, "fanout status: {}\n", s.error().message);
     return kExitUsage;
   }
-  client::JobClient client({.endpoint = flags.coordinator});
+  std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, Role::kClient, "status");
+  if (!keys) return kExitUsage;
+  client::JobClient client({.endpoint = flags.coordinator, .keys = *keys});
   const Style style = Style::For(stdout);
   while (true) {
     Result<pb::StatusReply> status = client.Status();

@@ -188,8 +188,11 @@ int RunSubmit(const jobs::SubmitFlags& kind_flags, const SharedFlags& flags,
     fmt::print(stderr, "fanout submit: {}\n", spec.error().message);
     return kExitUsage;
   }
-  client::JobClient client(
-      {.endpoint = flags.coordinator, .connect_timeout = milliseconds(flags.connect_timeout_ms)});
+  std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, Role::kClient, "submit");
+  if (!keys) return kExitUsage;
+  client::JobClient client({.endpoint = flags.coordinator,
+                            .connect_timeout = milliseconds(flags.connect_timeout_ms),
+                            .keys = *keys});
   if (flags.compare) return RunCompare(*spec, flags, client, signals->fd());
   if (flags.detach) {
     Result<std::string> id = client.Detach(*spec);

@@ -50,7 +50,9 @@ int RunFollow(const char* name, const FollowFlags& flags, const GlobalFlags& glo
       return kExitUsage;
     }
   }
-  client::JobClient client({.endpoint = flags.coordinator});
+  std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, Role::kClient, name);
+  if (!keys) return kExitUsage;
+  client::JobClient client({.endpoint = flags.coordinator, .keys = *keys});
   std::FILE* human = flags.json ? stderr : stdout;
   LivePrinter printer({.out = human,
                        .per_task = !flags.quiet && !until_now,

@@ -52,6 +52,17 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global) {
               fmt::print(stderr, "fanout worker: {}\n", s.error().message);
               return kExitUsage;
             }
+            std::optional<std::shared_ptr<const Keys>> keys =
+                TakeKeys(global, Role::kWorker, "worker");
+            if (!keys) return kExitUsage;
+            options->keys = *keys;
+            if (options->keys) {
+              // The coordinator's key is needed now; the ledger's when a bank task comes.
+              if (Result<std::string> key = options->keys->ServerKey(Role::kCoordinator); !key) {
+                fmt::print(stderr, "fanout worker: {}\n", key.error().message);
+                return kExitUsage;
+              }
+            }
             options->heartbeat_interval = milliseconds(*heartbeat_ms);
             if (!options->exec_allowed.empty() && !options->allow_exec) {
               fmt::print(stderr, "fanout worker: --exec-allow needs --allow-exec\n");

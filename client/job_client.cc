@@ -43,10 +43,24 @@ pb::Origin ThisProcess() {
 }
 
 JobClient::JobClient(ClientOptions options)
-    : options_(std::move(options)), socket_(MakeSocket(ctx_, zmq::socket_type::dealer)) {
+    : options_(std::move(options)),
+      socket_(MakeSocket(ctx_, zmq::socket_type::dealer)),
+      setup_(PrepareClient(socket_, options_.keys.get(), Role::kCoordinator)),
+      handshakes_(HandshakeWatch::Client(ctx_, socket_,
+                                         fmt::format("the coordinator at {}", options_.endpoint),
+                                         "client", options_.keys != nullptr)) {
+  if (!setup_) return;
   if (fanout::Status s = Connect(socket_, options_.endpoint); !s) {
     spdlog::error("{}", s.error().message);
   }
+}
+
+Error JobClient::NoAnswer(Duration waited) const {
+  if (!setup_) return setup_.error();
+  const std::string why = handshakes_.Explain(waited);
+  if (!why.empty()) return Unavailable("{}", why);
+  return Unavailable("coordinator at {} did not answer within {:.1f} s", options_.endpoint,
+                     ToMillis(waited) / 1000);
 }
 
 void JobClient::Send(const pb::Envelope& env) { fanout::Send(socket_, env); }
@@ -72,11 +86,14 @@ std::optional<pb::Envelope> JobClient::Receive(Duration timeout, int cancel_fd, 
       continue;
     }
     const TimePoint now = Now();
-    if (now >= deadline) return std::nullopt;
-    std::vector<zmq::pollitem_t> items = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+    // Refused, or keys on one side only: no answer will ever come.
+    if (now >= deadline || !setup_ || !handshakes_.refused().empty()) return std::nullopt;
+    std::vector<zmq::pollitem_t> items = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                          {handshakes_.monitor().handle(), 0, ZMQ_POLLIN, 0}};
     if (cancel_fd >= 0) items.push_back({nullptr, cancel_fd, ZMQ_POLLIN, 0});
     zmq::poll(items, std::chrono::ceil<milliseconds>(deadline - now));
-    if (items.size() > 1 && (items[1].revents & ZMQ_POLLIN)) {
+    if (items[1].revents & ZMQ_POLLIN) handshakes_.Poll();
+    if (items.size() > 2 && (items[2].revents & ZMQ_POLLIN)) {
       signalfd_siginfo info;
       while (read(cancel_fd, &info, sizeof info) == sizeof info) {
       }
@@ -91,10 +108,7 @@ Result<pb::Accepted> JobClient::Answer(const std::string& asked, int cancel_fd, 
   while (true) {
     std::optional<pb::Envelope> env = Receive(answer_by - Now(), cancel_fd, cancelled);
     if (*cancelled) return Unavailable("interrupted before the coordinator answered");
-    if (!env) {
-      return Unavailable("coordinator at {} did not answer within {:.1f} s", options_.endpoint,
-                         ToMillis(options_.connect_timeout) / 1000);
-    }
+    if (!env) return NoAnswer(options_.connect_timeout);
     if (env->has_accepted()) return env->accepted();
     if (env->has_rejected()) {
       if (env->rejected().unavailable()) return Unavailable("{}", env->rejected().reason());
@@ -206,6 +220,7 @@ Result<JobReport> JobClient::Follow(JobReport report, JobObserver& observer, int
       watching = true;
     }
     if (!env) {
+      if (!handshakes_.refused().empty()) return Unavailable("{}", handshakes_.refused());
       if (now - heard > options_.silence_timeout) {
         return Unavailable("lost the coordinator at {}: silent for {:.1f} s", options_.endpoint,
                            ToMillis(now - heard) / 1000);
@@ -269,8 +284,7 @@ Result<pb::Envelope> JobClient::Ask(const pb::Envelope& request,
       }
     }
   }
-  return Unavailable("coordinator at {} did not answer within {:.1f} s", options_.endpoint,
-                     ToMillis(options_.connect_timeout) / 1000);
+  return NoAnswer(options_.connect_timeout);
 }
 
 Result<pb::StatusReply> JobClient::Status() {
@@ -307,10 +321,22 @@ Result<pb::JobDone> JobClient::Cancel(const std::string& job_id, const std::stri
   Result<pb::Accepted> accepted = Answer("cancel", -1, &cancelled);
   if (!accepted) return accepted.error();
   const TimePoint give_up = Now() + std::chrono::seconds(40);
+  TimePoint heard = Now();
   while (Now() < give_up) {
-    std::optional<pb::Envelope> reply = Receive(give_up - Now(), -1, &cancelled);
-    if (reply && reply->has_job_done() && reply->job_done().job_id() == job_id) {
-      return reply->job_done();
+    std::optional<pb::Envelope> reply = Receive(options_.heartbeat_interval, -1, &cancelled);
+    if (!reply) {
+      // A coordinator that restarted before it recorded the cancel runs the
+      // job again from its journal: ask again (ending a job twice is one end).
+      if (Now() - heard > 3 * options_.heartbeat_interval) {
+        Send(env);
+        heard = Now();
+      }
+      continue;
+    }
+    heard = Now();
+    if (reply->has_job_done() && reply->job_done().job_id() == job_id) return reply->job_done();
+    if (reply->has_error() && reply->error().code() == pb::Error::BAD_REQUEST) {
+      return InvalidArgument("{}", reply->error().message());  // it ended meanwhile
     }
   }
   return Unavailable("job {} is ending, but the coordinator did not say it ended", job_id);

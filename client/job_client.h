@@ -18,6 +18,7 @@
 #include "common/clock.h"
 #include "common/codec.h"
 #include "common/result.h"
+#include "common/security.h"
 
 namespace fanout::client {
 
@@ -70,6 +71,8 @@ struct ClientOptions {
   // client keeps asking to follow the job (a restarted coordinator resumes it).
   Duration silence_timeout = milliseconds(30000);
   Duration heartbeat_interval = milliseconds(500);
+  // With keys (--keys), the coordinator is reached with CURVE.
+  std::shared_ptr<const Keys> keys = nullptr;
 };
 
 class JobClient {
@@ -110,6 +113,9 @@ class JobClient {
   // `wanted` accepts; the coordinator's errors become Errors.
   Result<pb::Envelope> Ask(const pb::Envelope& request,
                            const std::function<bool(const pb::Envelope&)>& wanted);
+  // Why the coordinator gave no answer in `waited`: refused, wrong keys, or
+  // silent.
+  Error NoAnswer(Duration waited) const;
   // The first answer to a Submit or a Watch: Accepted, or why not.
   Result<pb::Accepted> Answer(const std::string& asked, int cancel_fd, bool* cancelled);
   // Takes in events and the end of the job in `report` until it ends.
@@ -119,6 +125,8 @@ class JobClient {
   ClientOptions options_;
   zmq::context_t ctx_{1};
   zmq::socket_t socket_;
+  fanout::Status setup_;  // what was wrong with the keys, if anything
+  HandshakeWatch handshakes_;
   std::deque<pb::Envelope> received_;  // the rest of a batch already read
 };
 

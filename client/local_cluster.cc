@@ -68,7 +68,14 @@ Result<std::unique_ptr<LocalCluster>> LocalCluster::Start(ClusterOptions options
   if (options.binary.empty()) options.binary = SelfExecutable();
   Result<TempDir> dir = TempDir::Make("fanout-cluster");
   if (!dir) return dir.error();
+  std::shared_ptr<const Keys> keys;
+  if (!options.keys.empty()) {
+    Result<std::shared_ptr<const Keys>> loaded = Keys::Load(options.keys, Role::kClient);
+    if (!loaded) return loaded.error();
+    keys = *loaded;
+  }
   std::unique_ptr<LocalCluster> cluster(new LocalCluster(std::move(options), std::move(*dir)));
+  cluster->client_keys_ = std::move(keys);
   if (Status s = cluster->SpawnCoordinator("tcp://127.0.0.1:*", "tcp://127.0.0.1:*"); !s) {
     return s.error();
   }
@@ -87,10 +94,10 @@ Status LocalCluster::SpawnCoordinator(const std::string& workers_at,
                                       const std::string& clients_at) {
   const std::string ready = dir_ / "coordinator.ready";
   std::remove(ready.c_str());
-  std::vector<std::string> argv = {
-      options_.binary,      "--log-level", options_.log_level,   "coordinator",
-      "--workers-endpoint", workers_at,    "--clients-endpoint", clients_at,
-      "--ready-file",       ready};
+  std::vector<std::string> argv = {options_.binary, "--log-level", options_.log_level};
+  if (!options_.keys.empty()) argv.insert(argv.end(), {"--keys", options_.keys});
+  argv.insert(argv.end(), {"coordinator", "--workers-endpoint", workers_at, "--clients-endpoint",
+                           clients_at, "--ready-file", ready});
   const std::vector<std::string>& flags = options_.coordinator_flags;
   if (std::find(flags.begin(), flags.end(), "--journal") == flags.end()) {
     argv.insert(argv.end(), {"--journal", dir_ / "coordinator.db"});
@@ -173,14 +180,9 @@ Result<std::unique_ptr<LocalService>> StartLedger(std::string binary,
 
 Status LocalCluster::AddWorker() {
   const std::string name = fmt::format("worker-{}", next_worker_++);
-  std::vector<std::string> argv = {options_.binary,
-                                   "--log-level",
-                                   options_.log_level,
-                                   "worker",
-                                   "--coordinator",
-                                   workers_endpoint_,
-                                   "--id",
-                                   name};
+  std::vector<std::string> argv = {options_.binary, "--log-level", options_.log_level};
+  if (!options_.keys.empty()) argv.insert(argv.end(), {"--keys", options_.keys});
+  argv.insert(argv.end(), {"worker", "--coordinator", workers_endpoint_, "--id", name});
   argv.insert(argv.end(), options_.worker_flags.begin(), options_.worker_flags.end());
   Subprocess::Options io;
   io.stderr_path = dir_ / (name + ".log");
@@ -191,8 +193,8 @@ Status LocalCluster::AddWorker() {
 }
 
 Status LocalCluster::WaitForWorkers(size_t n, Duration timeout) {
-  JobClient client(
-      ClientOptions{.endpoint = clients_endpoint_, .connect_timeout = milliseconds(1000)});
+  JobClient client(ClientOptions{
+      .endpoint = clients_endpoint_, .connect_timeout = milliseconds(1000), .keys = client_keys_});
   const TimePoint deadline = Now() + timeout;
   size_t seen = 0;
   while (Now() < deadline) {

@@ -20,6 +20,7 @@
 
 #include "common/clock.h"
 #include "common/result.h"
+#include "common/security.h"
 #include "common/subprocess.h"
 
 namespace fanout::client {
@@ -31,6 +32,9 @@ struct ClusterOptions {
   std::vector<std::string> coordinator_flags = {};
   std::vector<std::string> worker_flags = {};
   Duration start_timeout = milliseconds(15000);
+  // A key directory (fanout keygen): the coordinator and the workers run
+  // with --keys, and client_keys() are its client's.
+  std::string keys = {};
 };
 
 // A fresh directory under $TMPDIR (or /tmp), "<prefix>-XXXXXX", removed with
@@ -64,6 +68,8 @@ class LocalCluster {
   const std::string& clients_endpoint() const { return clients_endpoint_; }
   // Where the processes' logs go: coordinator.log, worker-1.log, ...
   const std::string& dir() const { return dir_.path(); }
+  // For a JobClient of this cluster: the client's keys (null without).
+  std::shared_ptr<const Keys> client_keys() const { return client_keys_; }
 
   // Starts one more worker, "worker-<n>".
   Status AddWorker();
@@ -83,6 +89,7 @@ class LocalCluster {
 
   TempDir dir_;  // first: it goes after the processes writing in it
   ClusterOptions options_;
+  std::shared_ptr<const Keys> client_keys_;
   Subprocess coordinator_;
   std::vector<Subprocess> workers_;
   std::string workers_endpoint_;

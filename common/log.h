@@ -23,24 +23,26 @@ namespace fanout {
 // terminal and NO_COLOR.
 Status InitLogging(std::string_view process, std::string_view level);
 
-// At most `per_second` log lines a second for one kind of event (a flood of
-// bad frames must not become a flood of log lines, or fill the disk); the
-// first line after a quiet spell says how many were left out.
+// At most `per_window` log lines per window (a second by default) for one
+// kind of event (a flood of bad frames must not become a flood of log lines,
+// or fill the disk); the first line after a quiet spell says how many were
+// left out.
 //
 //   static LogLimiter dropped(10);
 //   if (auto skipped = dropped.Allow(Now()))
 //     spdlog::warn("dropped a frame: {}{}", why, SkippedNote(*skipped));
 class LogLimiter {
  public:
-  explicit LogLimiter(int per_second) : per_second_(per_second) {}
+  explicit LogLimiter(int per_window, Duration window = std::chrono::seconds(1))
+      : per_window_(per_window), length_(window) {}
   // nullopt: do not log this one. Otherwise log it; the value is how many
   // were left out since the last one logged.
   std::optional<uint64_t> Allow(TimePoint now) {
-    if (now - window_ >= std::chrono::seconds(1)) {
+    if (now - window_ >= length_) {
       window_ = now;
       in_window_ = 0;
     }
-    if (in_window_ >= per_second_) {
+    if (in_window_ >= per_window_) {
       ++skipped_;
       return std::nullopt;
     }
@@ -49,7 +51,8 @@ class LogLimiter {
   }
 
  private:
-  int per_second_;
+  int per_window_;
+  Duration length_;
   TimePoint window_{};
   int in_window_ = 0;
   uint64_t skipped_ = 0;

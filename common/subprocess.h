@@ -28,10 +28,10 @@ namespace fanout {
 class Subprocess {
  public:
   struct Options {
-    std::vector<std::string> env;  // extra "NAME=value" entries
-    std::string stdin_path;        // empty: inherit
-    std::string stdout_path;       // empty: inherit
-    std::string stderr_path;       // empty: inherit
+    std::vector<std::string> env = {};  // extra "NAME=value" entries
+    std::string stdin_path = {};        // empty: inherit
+    std::string stdout_path = {};       // empty: inherit
+    std::string stderr_path = {};       // empty: inherit
   };
 
   static Result<Subprocess> Spawn(const std::vector<std::string>& argv, const Options& options);

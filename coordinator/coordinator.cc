@@ -145,6 +145,28 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   workers.set(zmq::sockopt::sndhwm, 0);
   clients.set(zmq::sockopt::sndhwm, kClientQueue);
 
+  // Who may connect: the ZAP handler is up before anything binds.
+  Result<std::unique_ptr<ZapHandler>> started =
+      ZapHandler::StartFor(ctx, options.keys.get(), "coordinator");
+  if (!started) {
+    spdlog::error("{}", started.error().message);
+    return 2;
+  }
+  std::unique_ptr<ZapHandler> zap = std::move(*started);
+  for (auto [socket, endpoint] : {std::pair{&workers, &options.workers_endpoint},
+                                  std::pair{&clients, &options.clients_endpoint}}) {
+    if (Status s = PrepareServer(*socket, *endpoint, options.keys.get(), options.insecure); !s) {
+      spdlog::error("{}", s.error().message);
+      return 2;
+    }
+    if (!options.keys && !IsLoopback(*endpoint)) {
+      spdlog::warn("--insecure: anyone who can reach {} is trusted, as a worker or a client",
+                   *endpoint);
+    }
+  }
+  HandshakeWatch workers_watch = HandshakeWatch::Server(ctx, workers, "coordinator (workers)");
+  HandshakeWatch clients_watch = HandshakeWatch::Server(ctx, clients, "coordinator (clients)");
+
   Result<std::string> workers_at = Bind(workers, options.workers_endpoint);
   Result<std::string> clients_at = Bind(clients, options.clients_endpoint);
   for (const auto* bound : {&workers_at, &clients_at}) {
@@ -183,17 +205,28 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
     if (Status s = journal->Commit(); !s) spdlog::error("{}", s.error().message);
   }
   zmq::socket_t ledger = MakeSocket(ctx, zmq::socket_type::dealer);
+  HandshakeWatch ledger_watch =
+      HandshakeWatch::Client(ctx, ledger, fmt::format("the ledger at {}", options.scheduler.ledger),
+                             "coordinator", options.keys != nullptr);
   if (!options.scheduler.ledger.empty()) {
+    if (Status s = PrepareClient(ledger, options.keys.get(), Role::kLedger); !s) {
+      spdlog::error("--ledger: {}", s.error().message);
+      return 2;
+    }
     if (Status s = Connect(ledger, options.scheduler.ledger); !s) {
       spdlog::error("--ledger: {}", s.error().message);
       return 1;
     }
   }
+  std::string ledger_refused;  // said once per reason
   std::vector<zmq::pollitem_t> items = {
       {workers.handle(), 0, ZMQ_POLLIN, 0},
       {clients.handle(), 0, ZMQ_POLLIN, 0},
       {nullptr, signal_fd, ZMQ_POLLIN, 0},
       {ledger.handle(), 0, ZMQ_POLLIN, 0},
+      {workers_watch.monitor().handle(), 0, ZMQ_POLLIN, 0},
+      {clients_watch.monitor().handle(), 0, ZMQ_POLLIN, 0},
+      {ledger_watch.monitor().handle(), 0, ZMQ_POLLIN, 0},
   };
   Message msg;
   Outbox to_workers("worker", nullptr);
@@ -252,6 +285,18 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
         }
       }
     }
+    if ((items[4].revents | items[5].revents | items[6].revents) & ZMQ_POLLIN) {
+      workers_watch.Poll();
+      clients_watch.Poll();
+      ledger_watch.Poll();
+      if (ledger_watch.refused() != ledger_refused) {
+        ledger_refused = ledger_watch.refused();
+        if (!ledger_refused.empty()) spdlog::error("{}", ledger_refused);
+      }
+    }
+    scheduler.SetSecurity(
+        options.keys != nullptr,
+        (zap ? zap->refused() : 0) + workers_watch.failed() + clients_watch.failed());
     if (now >= scheduler.NextWakeup(now) - milliseconds(1)) scheduler.Tick(now);
     scheduler.Dispatch(now);
     if (journal) {

@@ -8,16 +8,24 @@
 //   return RunCoordinator(options, signals.fd());
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "common/result.h"
+#include "common/security.h"
 #include "coordinator/scheduler.h"
 
 namespace fanout::coordinator {
 
 struct CoordinatorOptions {
-  std::string workers_endpoint = "tcp://*:5555";
-  std::string clients_endpoint = "tcp://*:5556";
+  // Loopback by default: listening elsewhere needs keys (or --insecure).
+  std::string workers_endpoint = "tcp://127.0.0.1:5555";
+  std::string clients_endpoint = "tcp://127.0.0.1:5556";
+  // With keys (--keys), both sockets are CURVE servers admitting the keys
+  // in authorized_keys, and the ledger is reached with CURVE too.
+  std::shared_ptr<const Keys> keys = nullptr;
+  // Without keys, listen beyond loopback anyway (--insecure).
+  bool insecure = false;
   // When set, {"workers": ..., "clients": ..., "pid": ...} is written here once
   // both sockets are bound: how tests and the demo learn free ports.
   std::string ready_file;

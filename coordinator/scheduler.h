@@ -119,6 +119,12 @@ class Scheduler {
   static pb::JobInfo EndedInfo(const pb::JobSpec& spec, const pb::JobDone& done,
                                int64_t accepted_us, int64_t ended_us);
   // Graceful stop: new jobs are rejected with `reason`; running ones go on.
+  // For `fanout status`: whether the sockets use CURVE, and how many peers
+  // they refused (keys not authorized, plain peers, garbage).
+  void SetSecurity(bool keyed, uint64_t refused) {
+    keyed_ = keyed;
+    refused_ = refused;
+  }
   void StopAccepting(std::string reason);
   // Ends every running job now, with `reason` (the grace period is over).
   void EndAll(const std::string& reason, TimePoint now);
@@ -330,6 +336,8 @@ class Scheduler {
   SchedulerOptions options_;
   std::function<std::string()> new_job_id_;
   Journal* journal_;
+  bool keyed_ = false;
+  uint64_t refused_ = 0;
   std::string stopping_;  // why new jobs are rejected; empty: they are not
   std::unordered_set<PeerId> blocked_clients_;
   std::unordered_map<PeerId, Worker> workers_;

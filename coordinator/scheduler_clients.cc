@@ -309,7 +309,7 @@ void Scheduler::OnCancel(const PeerId& peer, const pb::Cancel& cancel, TimePoint
   std::string why = cancel.has_by() ? fmt::format("cancelled by {}", OriginName(cancel.by()))
                                     : std::string("cancelled by the client");
   if (!cancel.reason().empty()) why += ": " + cancel.reason();
-  spdlog::info("job {} {}", job_id, why);
+  if (job->phase != Job::Phase::kClosing) spdlog::info("job {} {}", job_id, why);
   // The canceller is told at once, then hears the job end as its other
   // followers do (a bank job reads its book back first).
   if (job->owner != peer) {
@@ -433,6 +433,8 @@ void Scheduler::OnStatus(const PeerId& peer, TimePoint now) {
   reply->set_duplicates_dropped(stats_.duplicates_dropped);
   reply->set_workers_lost(stats_.workers_lost);
   reply->set_workers_left(stats_.workers_left);
+  reply->set_keyed(keyed_);
+  reply->set_refused(refused_);
   pb::StatusReply::Ledger* ledger = reply->mutable_ledger();
   ledger->set_endpoint(options_.ledger);
   ledger->set_answered_ms_ago(

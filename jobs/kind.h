@@ -39,6 +39,7 @@
 #include "common/coro.h"
 #include "common/event_loop.h"
 #include "common/result.h"
+#include "common/security.h"
 
 namespace fanout::jobs {
 
@@ -59,8 +60,9 @@ struct CoordinatorEnv {
 // What a worker lets its tasks do, fixed when it starts (`fanout worker` flags).
 struct WorkerEnv {
   std::string worker_id;
-  bool allow_exec = false;                // --allow-exec: run commands at all
-  std::vector<std::string> exec_allowed;  // --exec-allow: only these programs (empty: any)
+  bool allow_exec = false;                     // --allow-exec: run commands at all
+  std::vector<std::string> exec_allowed;       // --exec-allow: only these programs (empty: any)
+  std::shared_ptr<const Keys> keys = nullptr;  // --keys: CURVE to the ledger (bank tasks)
 };
 
 // What a coroutine may wait on: the worker's event loop, and one object of

@@ -59,6 +59,7 @@ class Ledger {
   std::map<uint64_t, std::pair<std::string, pb::LedgerRequest>> waiting_locks_;
   std::unique_ptr<zmq::socket_t> router_;
   zmq::socket_t* work_ = nullptr;
+  uint64_t refused_ = 0;  // peers refused, for status
 
   Mutex mu_;
   CondVar wake_committer_;
@@ -184,6 +185,8 @@ void Ledger::OnRequest(Message& msg, TimePoint now) {
     if (env && env->has_status()) {  // `fanout health`: we are up
       pb::Envelope reply = NewEnvelope();
       reply.mutable_status_reply()->set_service("ledger");
+      reply.mutable_status_reply()->set_keyed(options_.keys != nullptr);
+      reply.mutable_status_reply()->set_refused(refused_);
       SendTo(*router_, peer, reply);
       continue;
     }
@@ -235,6 +238,23 @@ int Ledger::Run(int signal_fd) {
   work.bind(kWork);
   replies.bind(kReplies);
   work_ = &work;
+  // Who may connect: the ZAP handler is up before the socket binds.
+  Result<std::unique_ptr<ZapHandler>> started =
+      ZapHandler::StartFor(ctx_, options_.keys.get(), "ledger");
+  if (!started) {
+    spdlog::error("{}", started.error().message);
+    return 2;
+  }
+  std::unique_ptr<ZapHandler> zap = std::move(*started);
+  if (Status s = PrepareServer(*router_, options_.endpoint, options_.keys.get(), options_.insecure);
+      !s) {
+    spdlog::error("{}", s.error().message);
+    return 2;
+  }
+  if (!options_.keys && !IsLoopback(options_.endpoint)) {
+    spdlog::warn("--insecure: anyone who can reach {} may move money", options_.endpoint);
+  }
+  HandshakeWatch watch = HandshakeWatch::Server(ctx_, *router_, "ledger");
   Result<std::string> bound = Bind(*router_, options_.endpoint);
   if (!bound) {
     spdlog::error("{}", bound.error().message);
@@ -255,7 +275,8 @@ int Ledger::Run(int signal_fd) {
 
   std::vector<zmq::pollitem_t> items = {{router_->handle(), 0, ZMQ_POLLIN, 0},
                                         {replies.handle(), 0, ZMQ_POLLIN, 0},
-                                        {nullptr, signal_fd, ZMQ_POLLIN, 0}};
+                                        {nullptr, signal_fd, ZMQ_POLLIN, 0},
+                                        {watch.monitor().handle(), 0, ZMQ_POLLIN, 0}};
   Message msg;
   while (true) {
     TimePoint now = Now();
@@ -267,6 +288,8 @@ int Ledger::Run(int signal_fd) {
     zmq::poll(items, wait);
     now = Now();
     if (items[2].revents & ZMQ_POLLIN) break;
+    if (items[3].revents & ZMQ_POLLIN) watch.Poll();
+    refused_ = (zap ? zap->refused() : 0) + watch.failed();
     for (int i = 0; i < kBatch && RecvMessage(*router_, msg); ++i) OnRequest(msg, now);
     for (int i = 0; i < kBatch && RecvMessage(replies, msg); ++i) {
       if (msg.size() == 2) SendBatch(*router_, PeerName(msg.frames[0]), {&msg.frames[1], 1});

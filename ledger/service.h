@@ -10,14 +10,20 @@
 //                               `--(wait for commit)--> committer --^
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "common/clock.h"
+#include "common/security.h"
 
 namespace fanout::ledger {
 
 struct LedgerOptions {
-  std::string endpoint = "tcp://*:5557";
+  // Loopback by default: listening elsewhere needs keys (or --insecure).
+  std::string endpoint = "tcp://127.0.0.1:5557";
+  // With keys (--keys), a CURVE server admitting the keys in authorized_keys.
+  std::shared_ptr<const Keys> keys = nullptr;
+  bool insecure = false;                // without keys, listen beyond loopback anyway
   std::string db = "fanout-ledger.db";  // ":memory:": nothing survives a restart
   int threads = 0;                      // handler threads; 0: one per core
   std::string ready_file;               // {"endpoint": ..., "pid": ...} once listening

@@ -17,15 +17,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool Eventually(const std::function<bool()>& condition, Duration timeout = seconds(10)) {
-  const TimePoint give_up = Now() + timeout;
-  while (!condition()) {
-    if (Now() > give_up) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 // Runs `fanout args...`, expecting exit 2 and one line on stderr that says `says`.
 void ExpectUsage(const std::vector<std::string>& args, const std::string& says) {
   const TimePoint start = Now();

@@ -33,15 +33,6 @@ std::vector<std::string> Submit(const client::LocalCluster& cluster,
   return argv;
 }
 
-bool Eventually(const std::function<bool()>& condition, Duration timeout = seconds(5)) {
-  const TimePoint give_up = Now() + timeout;
-  while (!condition()) {
-    if (Now() > give_up) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 // Whether `pid` descends from `ancestor`.
 bool DescendsFrom(pid_t pid, pid_t ancestor) {
   for (int depth = 0; pid > 1 && depth < 64; ++depth) {

@@ -16,6 +16,7 @@
 
 #include "client/job_client.h"
 #include "client/local_cluster.h"
+#include "common/security.h"
 #include "common/transport.h"
 #include "jobs/web/fetch.h"
 #include "tests/harness.h"
@@ -176,13 +177,36 @@ int PortOf(const std::string& endpoint) {
   return std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
 }
 
-// Floods `endpoint` with bad messages from a DEALER, with one oversized
-// frame (over the frame limit: ZeroMQ drops that connection, the DEALER
-// reconnects), then plain-TCP noise.
+// What came back to `dealer` until it has been quiet for a while: how many
+// refusals (errors, rejections, failed ledger replies) and messages in all.
+std::pair<int, int> Answers(zmq::socket_t& dealer, Duration quiet) {
+  int refusals = 0, messages = 0;
+  Message msg;
+  for (TimePoint quiet_until = Now() + quiet; Now() < quiet_until;) {
+    std::vector<zmq::pollitem_t> items = {{dealer.handle(), 0, ZMQ_POLLIN, 0}};
+    zmq::poll(items, milliseconds(100));
+    while (RecvMessage(dealer, msg)) {
+      for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
+        Result<pb::Envelope> env = Decode(frame);
+        ++messages;
+        refusals += env && (env->has_error() || env->has_rejected() ||
+                            (env->has_ledger_reply() && !env->ledger_reply().ok()));
+      }
+      quiet_until = Now() + milliseconds(300);
+    }
+  }
+  return {refusals, messages};
+}
+
+// Floods `endpoint` with bad messages from a DEALER (a CURVE client of
+// `server` with `keys`, when given: a member sending garbage), with one
+// oversized frame (over the frame limit: ZeroMQ drops that connection, the
+// DEALER reconnects), then plain-TCP noise.
 void Flood(zmq::context_t& ctx, const std::string& endpoint, const std::string& side,
-           std::mt19937& rng) {
+           std::mt19937& rng, const Keys* keys = nullptr, Role server = Role::kCoordinator) {
   zmq::socket_t dealer = MakeSocket(ctx, zmq::socket_type::dealer);
   dealer.set(zmq::sockopt::sndhwm, 0);
+  ASSERT_TRUE(PrepareClient(dealer, keys, server).ok());
   ASSERT_TRUE(Connect(dealer, endpoint).ok());
   for (int i = 0; i < kMessagesPerSocket; ++i) {
     std::vector<zmq::message_t> frames = Garbage(rng, i, side);
@@ -193,20 +217,7 @@ void Flood(zmq::context_t& ctx, const std::string& endpoint, const std::string& 
     }
   }
   // Count the refusals that come back: proof the flood arrived and was read.
-  int refusals = 0;
-  Message msg;
-  for (TimePoint quiet_until = Now() + milliseconds(1000); Now() < quiet_until;) {
-    std::vector<zmq::pollitem_t> items = {{dealer.handle(), 0, ZMQ_POLLIN, 0}};
-    zmq::poll(items, milliseconds(100));
-    while (RecvMessage(dealer, msg)) {
-      for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
-        Result<pb::Envelope> env = Decode(frame);
-        refusals += env && (env->has_error() || env->has_rejected() ||
-                            (env->has_ledger_reply() && !env->ledger_reply().ok()));
-      }
-      quiet_until = Now() + milliseconds(300);
-    }
-  }
+  const int refusals = Answers(dealer, milliseconds(1000)).first;
   std::cout << side << ": " << refusals << " refusals for " << kMessagesPerSocket
             << " bad messages\n";
   EXPECT_GT(refusals, kMessagesPerSocket / 4) << side << " did not answer the garbage";
@@ -256,6 +267,75 @@ TEST(GarbageTest, EveryServiceSurvivesAFloodOfBadFramesAndStillServes) {
   pb::Result fetched;
   jobs::web::FetchBlocking(page, fetched);
   EXPECT_EQ(fetched.text(), "Pikachu") << fetched.error();
+}
+
+// Strangers at a keyed socket: a CURVE client with a key of its own (not
+// admitted) and a plain ZeroMQ peer send garbage; neither hears a thing.
+void Strangers(zmq::context_t& ctx, const std::string& endpoint, const std::string& side,
+               const Keys& keys, Role server, std::mt19937& rng) {
+  const KeyPair random = NewKeyPair();
+  Result<std::string> server_key = keys.ServerKey(server);
+  ASSERT_TRUE(server_key.ok());
+  for (bool curve : {true, false}) {
+    zmq::socket_t dealer = MakeSocket(ctx, zmq::socket_type::dealer);
+    if (curve) {
+      dealer.set(zmq::sockopt::curve_serverkey, *server_key);
+      dealer.set(zmq::sockopt::curve_publickey, random.public_key);
+      dealer.set(zmq::sockopt::curve_secretkey, random.secret_key);
+    }
+    ASSERT_TRUE(Connect(dealer, endpoint).ok());
+    for (int i = 0; i < 300; ++i) {
+      std::vector<zmq::message_t> frames = Garbage(rng, i, side);
+      (void)TrySendBatch(dealer, {}, frames);
+    }
+    EXPECT_EQ(Answers(dealer, milliseconds(1500)).second, 0)
+        << side << " answered a " << (curve ? "CURVE client with a random key" : "plain peer");
+  }
+}
+
+TEST(GarbageTest, KeyedServicesTellStrangersNothingAndSurviveAMembersGarbage) {
+  Result<client::TempDir> dir = client::TempDir::Make("fanout-garbage-keys");
+  ASSERT_TRUE(dir.ok());
+  const std::string keys_dir = *dir / "keys";
+  ASSERT_TRUE(KeyGen(keys_dir).ok());
+  auto ledger = client::StartLedger(FanoutBinary(), {"--db", ":memory:", "--keys", keys_dir});
+  ASSERT_TRUE(ledger.ok()) << ledger.error().message;
+  client::ClusterOptions options = ClusterWith(2);
+  options.keys = keys_dir;
+  options.coordinator_flags = {"--ledger", (*ledger)->address()};
+  auto cluster = client::LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  auto worker_keys = Keys::Load(keys_dir, Role::kWorker);
+  auto client_keys = Keys::Load(keys_dir, Role::kClient);
+  auto coordinator_keys = Keys::Load(keys_dir, Role::kCoordinator);
+  ASSERT_TRUE(worker_keys.ok() && client_keys.ok() && coordinator_keys.ok());
+
+  zmq::context_t ctx(1);
+  std::mt19937 rng(2027);
+  const std::string workers = (*cluster)->workers_endpoint();
+  const std::string clients = (*cluster)->clients_endpoint();
+  const std::string ledger_at = (*ledger)->address();
+  Strangers(ctx, workers, "workers", **worker_keys, Role::kCoordinator, rng);
+  Strangers(ctx, clients, "clients", **client_keys, Role::kCoordinator, rng);
+  Strangers(ctx, ledger_at, "ledger", **coordinator_keys, Role::kLedger, rng);
+  // Members past the handshake, sending garbage: answered as before.
+  Flood(ctx, workers, "workers", rng, worker_keys->get(), Role::kCoordinator);
+  Flood(ctx, clients, "clients", rng, client_keys->get(), Role::kCoordinator);
+  Flood(ctx, ledger_at, "ledger", rng, coordinator_keys->get(), Role::kLedger);
+
+  EXPECT_TRUE((*cluster)->coordinator().Running());
+  for (Subprocess& w : (*cluster)->workers()) EXPECT_TRUE(w.Running());
+  EXPECT_TRUE((*ledger)->process().Running());
+  ASSERT_TRUE((*cluster)->WaitForWorkers(2, seconds(10)).ok());
+  client::JobClient client({.endpoint = clients, .keys = (*cluster)->client_keys()});
+  client::JobObserver quiet;
+  Result<client::JobReport> math = client.Run(client::MathJob(pb::THREADS, 20, 1000), quiet);
+  ASSERT_TRUE(math.ok()) << math.error().message;
+  EXPECT_EQ(math->done.ok(), 20u);
+  CommandResult bank = RunFanout({"submit", "bank", "--coordinator", clients, "--keys", keys_dir,
+                                  "--mode", "atomic", "--json"});
+  ASSERT_EQ(bank.status, 0) << bank.err;
+  EXPECT_EQ(bank.Json()["ledger"]["sum"], bank.Json()["ledger"]["expected_sum"]);
 }
 
 TEST(GarbageTest, AWorkerFedGarbageByItsCoordinatorStaysUpAndAnswers) {

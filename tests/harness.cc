@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace fanout::testing {
 
@@ -80,6 +81,15 @@ CommandResult Background::Finish(Duration timeout) {
 
 CommandResult RunFanout(const std::vector<std::string>& args, Duration timeout) {
   return StartFanout(args).Finish(timeout);
+}
+
+bool Eventually(const std::function<bool()>& condition, Duration timeout) {
+  const TimePoint give_up = Now() + timeout;
+  while (!condition()) {
+    if (Now() > give_up) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
 }
 
 client::ClusterOptions ClusterWith(int workers) {

@@ -5,6 +5,7 @@
 // the test ends, pass or fail.
 #pragma once
 
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -49,6 +50,10 @@ Background StartFanout(const std::vector<std::string>& args,
 std::vector<pid_t> ProcessesWithEnv(const std::string& entry);
 
 client::ClusterOptions ClusterWith(int workers);
+
+// Waits for `condition` (checked every 20 ms) up to `timeout`; whether it held.
+bool Eventually(const std::function<bool()>& condition,
+                Duration timeout = std::chrono::seconds(10));
 
 std::string ReadFile(const std::string& path);
 

@@ -20,15 +20,6 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-bool Eventually(const std::function<bool()>& condition, Duration timeout = seconds(10)) {
-  const TimePoint give_up = Now() + timeout;
-  while (!condition()) {
-    if (Now() > give_up) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
-}
-
 std::vector<std::string> With(const client::LocalCluster& cluster, std::vector<std::string> args) {
   // After the (sub)command's own words, before any `--` and its command line.
   auto at = std::find(args.begin(), args.end(), "--");

@@ -43,8 +43,10 @@ struct IdlePool {
 using Runners = std::vector<std::unique_ptr<jobs::Runner>>;
 
 Result<Runners> MakeRunners(const WorkerOptions& options, const std::string& id) {
-  const jobs::WorkerEnv env{
-      .worker_id = id, .allow_exec = options.allow_exec, .exec_allowed = options.exec_allowed};
+  const jobs::WorkerEnv env{.worker_id = id,
+                            .allow_exec = options.allow_exec,
+                            .exec_allowed = options.exec_allowed,
+                            .keys = options.keys};
   Runners runners;
   for (const auto& kind : jobs::Kinds().all()) {
     Result<std::unique_ptr<jobs::Runner>> runner = kind->NewRunner(env);
@@ -66,6 +68,8 @@ class Worker {
  private:
   void Connect(TimePoint now);
   void Disconnect(TimePoint now);
+  // Says why the coordinator refuses this worker, once per reason.
+  void OnHandshakes();
   // Handles one envelope; false when the rest of its message is moot (the
   // worker reconnected, or must stop).
   bool OnCoordinator(const pb::Envelope& env, TimePoint now);
@@ -95,6 +99,8 @@ class Worker {
   zmq::socket_t results_;
   std::string results_endpoint_;
   std::optional<zmq::socket_t> dealer_;
+  std::optional<HandshakeWatch> handshakes_;  // of dealer_
+  std::string refusal_;                       // said once per reason
   Liveness coordinator_;
   Backoff backoff_;
   TimePoint reconnect_at_{};
@@ -142,6 +148,13 @@ Worker::Worker(const WorkerOptions& options, int signal_fd, Runners runners)
 
 void Worker::Connect(TimePoint now) {
   dealer_.emplace(MakeSocket(ctx_, zmq::socket_type::dealer));
+  if (Status s = PrepareClient(*dealer_, options_.keys.get(), Role::kCoordinator); !s) {
+    fatal_ = s.error().message;
+    return;
+  }
+  handshakes_.emplace(HandshakeWatch::Client(
+      ctx_, *dealer_, fmt::format("the coordinator at {}", options_.coordinator), "worker",
+      options_.keys != nullptr));
   // Results and the Hello queue up while the TCP connection forms.
   if (Status s = fanout::Connect(*dealer_, options_.coordinator); !s) {
     spdlog::error("{}", s.error().message);
@@ -176,12 +189,29 @@ void Worker::Connect(TimePoint now) {
 }
 
 void Worker::Disconnect(TimePoint now) {
+  const std::string why = handshakes_ ? handshakes_->Explain(coordinator_.Silence(now)) : "";
+  handshakes_.reset();
   dealer_.reset();
   const Duration wait = backoff_.Next();
   reconnect_at_ = now + wait;
-  spdlog::warn("coordinator at {} silent for {:.1f} s; reconnecting in {:.0f} ms",
-               options_.coordinator,
-               std::chrono::duration<double>(coordinator_.Silence(now)).count(), ToMillis(wait));
+  if (!why.empty() && why == refusal_) {
+    spdlog::debug("{}; trying again in {:.0f} ms", why, ToMillis(wait));
+  } else if (!why.empty()) {
+    spdlog::error("{}; trying again in {:.0f} ms", why, ToMillis(wait));
+  } else {
+    spdlog::warn("coordinator at {} silent for {:.1f} s; reconnecting in {:.0f} ms",
+                 options_.coordinator,
+                 std::chrono::duration<double>(coordinator_.Silence(now)).count(), ToMillis(wait));
+  }
+  refusal_ = why;
+}
+
+void Worker::OnHandshakes() {
+  handshakes_->Poll();
+  const std::string& refused = handshakes_->refused();
+  if (refused.empty() || refused == refusal_) return;
+  spdlog::error("{}", refused);  // once per reason; retried until it is admitted
+  refusal_ = refused;
 }
 
 void Worker::SendEnvelope(const pb::Envelope& env) {
@@ -450,7 +480,10 @@ int Worker::Run() {
         {results_.handle(), 0, ZMQ_POLLIN, 0},
         {nullptr, signal_fd_, ZMQ_POLLIN, 0},
     };
-    if (dealer_) items.push_back({dealer_->handle(), 0, ZMQ_POLLIN, 0});
+    if (dealer_) {
+      items.push_back({dealer_->handle(), 0, ZMQ_POLLIN, 0});
+      items.push_back({handshakes_->monitor().handle(), 0, ZMQ_POLLIN, 0});
+    }
     TimePoint now = Now();
     TimePoint next = dealer_ ? coordinator_.NextDeadline() : reconnect_at_;
     const auto wait = std::clamp(std::chrono::ceil<milliseconds>(next - now), milliseconds(0),
@@ -467,6 +500,7 @@ int Worker::Run() {
         return 1;
       }
     }
+    if (dealer_ && items.size() > 3 && (items[3].revents & ZMQ_POLLIN)) OnHandshakes();
     if (dealer_ && (items.size() > 2 && items[2].revents & ZMQ_POLLIN)) {
       Message msg;
       for (int i = 0; i < kBatch && dealer_ && fatal_.empty() && RecvMessage(*dealer_, msg); ++i) {

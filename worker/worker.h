@@ -11,10 +11,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "common/clock.h"
+#include "common/security.h"
 
 namespace fanout::worker {
 
@@ -30,6 +32,8 @@ struct WorkerOptions {
   uint32_t slots = 0;                           // the most tasks at once, all jobs; 0: no cap
   bool allow_exec = false;                      // run the exec kind's commands
   std::vector<std::string> exec_allowed;        // only these programs (empty: any)
+  // With keys (--keys), the coordinator and the ledger are reached with CURVE.
+  std::shared_ptr<const Keys> keys = nullptr;
 };
 
 // Runs until drained after SIGINT/SIGTERM on `signal_fd`. Returns the exit

@@ -66,13 +66,18 @@ class BankFlags final : public SubmitFlags {
 
 class BankRunner final : public Runner {
  public:
+  explicit BankRunner(std::shared_ptr<const Keys> keys) : keys_(std::move(keys)) {}
   void RunBlocking(const pb::Task& task, pb::Result& result, std::stop_token stop) override {
-    bank::TransferBlocking(task, result, stop);
+    bank::TransferBlocking(task, result, stop, keys_.get());
   }
   co::Task<void> RunAsync(const pb::Task& task, pb::Result& result, AsyncEnv& env,
                           std::stop_token stop) override {
-    co_await bank::TransferAsync(task, result, env.loop(), env.Get<bank::AsyncLedgers>(), stop);
+    co_await bank::TransferAsync(task, result, env.loop(), env.Get<bank::AsyncLedgers>(), stop,
+                                 keys_.get());
   }
+
+ private:
+  std::shared_ptr<const Keys> keys_;  // --keys: CURVE to the ledger
 };
 
 std::string TransferText(const pb::JobSpec& spec, uint32_t index) {
@@ -192,8 +197,8 @@ void BankKind::Closed(const pb::JobSpec& spec, const pb::LedgerReply& reply,
   snapshot->set_sum(sum);
 }
 
-Result<std::unique_ptr<Runner>> BankKind::NewRunner(const WorkerEnv&) const {
-  return std::unique_ptr<Runner>(std::make_unique<BankRunner>());
+Result<std::unique_ptr<Runner>> BankKind::NewRunner(const WorkerEnv& env) const {
+  return std::unique_ptr<Runner>(std::make_unique<BankRunner>(env.keys));
 }
 
 std::string BankKind::StartLine(const pb::JobSpec& spec, uint32_t index) const {

@@ -19,11 +19,15 @@ zmq::context_t& LedgerContext() {
 
 uint64_t RandomBase() { return std::random_device()() * uint64_t{1} << 32; }
 
-zmq::socket_t Dealer(zmq::context_t& ctx, const std::string& endpoint) {
-  zmq::socket_t socket = MakeSocket(ctx, zmq::socket_type::dealer);
-  if (Status s = Connect(socket, endpoint); !s) spdlog::warn("{}", s.error().message);
-  return socket;
+zmq::socket_t Dealer(zmq::context_t& ctx) { return MakeSocket(ctx, zmq::socket_type::dealer); }
+
+// Keys (when there are) and the connection; what went wrong, if anything.
+Status Setup(zmq::socket_t& socket, const std::string& endpoint, const Keys* keys) {
+  if (Status s = PrepareClient(socket, keys, Role::kLedger); !s) return s;
+  return Connect(socket, endpoint);
 }
+
+std::string Name(const std::string& endpoint) { return "the ledger at " + endpoint; }
 
 std::optional<pb::LedgerReply> ReplyIn(const Message& msg, uint64_t id) {
   for (const zmq::message_t& frame : Payloads(msg, /*from_router=*/false)) {
@@ -42,10 +46,16 @@ Result<pb::LedgerReply> Checked(pb::LedgerReply reply) {
   return reply;
 }
 
-BlockingLedger::BlockingLedger(const std::string& endpoint)
-    : endpoint_(endpoint), socket_(Dealer(LedgerContext(), endpoint)), next_id_(RandomBase()) {}
+BlockingLedger::BlockingLedger(const std::string& endpoint, const Keys* keys)
+    : endpoint_(endpoint),
+      socket_(Dealer(LedgerContext())),
+      setup_(Setup(socket_, endpoint, keys)),
+      handshakes_(HandshakeWatch::Client(LedgerContext(), socket_, Name(endpoint), "worker",
+                                         keys != nullptr)),
+      next_id_(RandomBase()) {}
 
 Result<pb::LedgerReply> BlockingLedger::Call(pb::LedgerRequest request) {
+  if (!setup_) return setup_.error();
   const uint64_t id = ++next_id_;
   request.set_request_id(id);
   pb::Envelope env = NewEnvelope();
@@ -56,8 +66,11 @@ Result<pb::LedgerReply> BlockingLedger::Call(pb::LedgerRequest request) {
     Send(socket_, env);
     const TimePoint resend = std::min(give_up, Now() + kLedgerResend);
     while (Now() < resend) {
-      std::vector<zmq::pollitem_t> items = {{socket_.handle(), 0, ZMQ_POLLIN, 0}};
+      std::vector<zmq::pollitem_t> items = {{socket_.handle(), 0, ZMQ_POLLIN, 0},
+                                            {handshakes_.monitor().handle(), 0, ZMQ_POLLIN, 0}};
       zmq::poll(items, std::chrono::ceil<milliseconds>(resend - Now()));
+      handshakes_.Poll();
+      if (!handshakes_.refused().empty()) return Unavailable("{}", handshakes_.refused());
       if (!RecvMessage(socket_, msg)) continue;
       std::optional<pb::LedgerReply> reply = ReplyIn(msg, id);
       if (!reply) continue;  // an answer to an earlier, re-sent request
@@ -68,31 +81,64 @@ Result<pb::LedgerReply> BlockingLedger::Call(pb::LedgerRequest request) {
       return Checked(std::move(*reply));
     }
   }
+  const std::string why = handshakes_.Explain(kLedgerPatience);
+  if (!why.empty()) return Unavailable("{}", why);
   return Unavailable("the ledger at {} did not answer for {:.0f} s", endpoint_,
                      ToMillis(kLedgerPatience) / 1000);
 }
 
-BlockingLedger& ThreadLedger(const std::string& endpoint) {
+BlockingLedger& ThreadLedger(const std::string& endpoint, const Keys* keys) {
   thread_local std::unordered_map<std::string, std::unique_ptr<BlockingLedger>> clients;
   auto& client = clients[endpoint];
-  if (!client) client = std::make_unique<BlockingLedger>(endpoint);
+  if (!client) client = std::make_unique<BlockingLedger>(endpoint, keys);
   return *client;
 }
 
-AsyncLedger::AsyncLedger(EventLoop& loop, const std::string& endpoint)
+AsyncLedger::AsyncLedger(EventLoop& loop, const std::string& endpoint, const Keys* keys)
     : loop_(loop),
       endpoint_(endpoint),
-      socket_(Dealer(LedgerContext(), endpoint)),
+      socket_(Dealer(LedgerContext())),
+      setup_(Setup(socket_, endpoint, keys)),
+      handshakes_(HandshakeWatch::Client(LedgerContext(), socket_, Name(endpoint), "worker",
+                                         keys != nullptr)),
       next_id_(RandomBase()) {
   watch_ = loop_.WatchSocket(socket_, ZMQ_POLLIN, [this](short) { OnReadable(); });
+  handshakes_watch_ =
+      loop_.WatchSocket(handshakes_.monitor(), ZMQ_POLLIN, [this](short) { OnHandshakes(); });
+}
+
+Error AsyncLedger::NoAnswer() const {
+  if (!setup_) return setup_.error();
+  const std::string why = handshakes_.Explain(kLedgerPatience);
+  if (!why.empty()) return Unavailable("{}", why);
+  return Unavailable("the ledger at {} did not answer for {:.0f} s", endpoint_,
+                     ToMillis(kLedgerPatience) / 1000);
+}
+
+void AsyncLedger::OnHandshakes() {
+  handshakes_.Poll();
+  if (handshakes_.refused().empty()) return;
+  std::vector<Call*> ended;
+  for (auto& [id, call] : calls_) {
+    loop_.Cancel(call->resend);
+    ended.push_back(call);
+  }
+  calls_.clear();
+  for (Call* call : ended) call->waiter.resume();  // with no reply: the refusal
 }
 
 AsyncLedger::~AsyncLedger() {
   loop_.Unwatch(watch_);
+  loop_.Unwatch(handshakes_watch_);
   for (auto& [id, call] : calls_) loop_.Cancel(call->resend);
 }
 
 void AsyncLedger::Start(Call& call) {
+  if (!setup_ || !handshakes_.refused().empty()) {
+    // Resumed from the loop, not from inside the co_await.
+    loop_.After(Duration::zero(), [&call] { call.waiter.resume(); });
+    return;
+  }
   const uint64_t id = ++next_id_;
   call.request.mutable_ledger_request()->set_request_id(id);
   call.give_up_at = Now() + kLedgerPatience;
@@ -134,9 +180,9 @@ void AsyncLedger::OnReadable() {
   for (Call* call : done) call->waiter.resume();
 }
 
-AsyncLedger& AsyncLedgers::For(const std::string& endpoint) {
+AsyncLedger& AsyncLedgers::For(const std::string& endpoint, const Keys* keys) {
   auto& client = clients_[endpoint];
-  if (!client) client = std::make_unique<AsyncLedger>(loop_, endpoint);
+  if (!client) client = std::make_unique<AsyncLedger>(loop_, endpoint, keys);
   return *client;
 }
 

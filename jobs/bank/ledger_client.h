@@ -19,6 +19,7 @@
 #include "common/codec.h"
 #include "common/event_loop.h"
 #include "common/result.h"
+#include "common/security.h"
 
 namespace fanout::jobs::bank {
 
@@ -28,23 +29,27 @@ inline constexpr Duration kLedgerPatience = milliseconds(30'000);
 // Turns a reply into a result: an error reply is an error.
 Result<pb::LedgerReply> Checked(pb::LedgerReply reply);
 
+// With `keys` (the worker's --keys), the ledger is reached with CURVE; a
+// refusal ends a call at once, with the reason.
 class BlockingLedger {
  public:
-  explicit BlockingLedger(const std::string& endpoint);
+  BlockingLedger(const std::string& endpoint, const Keys* keys);
   Result<pb::LedgerReply> Call(pb::LedgerRequest request);
 
  private:
   std::string endpoint_;
   zmq::socket_t socket_;
+  Status setup_;  // what was wrong with the keys, if anything
+  HandshakeWatch handshakes_;
   uint64_t next_id_;
 };
 
 // The calling thread's client for `endpoint`.
-BlockingLedger& ThreadLedger(const std::string& endpoint);
+BlockingLedger& ThreadLedger(const std::string& endpoint, const Keys* keys);
 
 class AsyncLedger {
  public:
-  AsyncLedger(EventLoop& loop, const std::string& endpoint);
+  AsyncLedger(EventLoop& loop, const std::string& endpoint, const Keys* keys);
   ~AsyncLedger();
 
   struct Call {
@@ -66,10 +71,7 @@ class AsyncLedger {
         ledger.Start(call);
       }
       Result<pb::LedgerReply> await_resume() {
-        if (!call.reply) {
-          return Unavailable("the ledger at {} did not answer for {:.0f} s", ledger.endpoint_,
-                             ToMillis(kLedgerPatience) / 1000);
-        }
+        if (!call.reply) return ledger.NoAnswer();
         return Checked(std::move(*call.reply));
       }
     };
@@ -82,11 +84,16 @@ class AsyncLedger {
   void Start(Call& call);
   void Transmit(Call& call);
   void OnReadable();
+  // A refusal: every call ends now.
+  void OnHandshakes();
+  Error NoAnswer() const;
 
   EventLoop& loop_;
   std::string endpoint_;
   zmq::socket_t socket_;
-  EventLoop::WatchId watch_;
+  Status setup_;
+  HandshakeWatch handshakes_;
+  EventLoop::WatchId watch_, handshakes_watch_;
   uint64_t next_id_;
   std::unordered_map<uint64_t, Call*> calls_;
 };
@@ -96,7 +103,7 @@ class AsyncLedger {
 class AsyncLedgers {
  public:
   explicit AsyncLedgers(EventLoop& loop) : loop_(loop) {}
-  AsyncLedger& For(const std::string& endpoint);
+  AsyncLedger& For(const std::string& endpoint, const Keys* keys);
 
  private:
   EventLoop& loop_;

@@ -79,9 +79,10 @@ std::string Overdraft(const pb::Transfer& t, int64_t balance) {
 
 }  // namespace
 
-void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token stop) {
+void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token stop,
+                      const Keys* keys) {
   const pb::Transfer& t = task.transfer();
-  BlockingLedger& ledger = ThreadLedger(t.ledger());
+  BlockingLedger& ledger = ThreadLedger(t.ledger(), keys);
   if (!SleepUnlessStopped(milliseconds(t.verify_ms()), stop)) {
     return Fail(Unavailable("stopped during the user check"), result);
   }
@@ -119,9 +120,9 @@ void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token 
 }
 
 co::Task<void> TransferAsync(const pb::Task& task, pb::Result& result, EventLoop& loop,
-                             AsyncLedgers& ledgers, std::stop_token stop) {
+                             AsyncLedgers& ledgers, std::stop_token stop, const Keys* keys) {
   const pb::Transfer& t = task.transfer();
-  AsyncLedger& ledger = ledgers.For(t.ledger());
+  AsyncLedger& ledger = ledgers.For(t.ledger(), keys);
   if (!co_await loop.Sleep(milliseconds(t.verify_ms()), stop)) {
     Fail(Unavailable("stopped during the user check"), result);
     co_return;

@@ -18,8 +18,11 @@
 
 namespace fanout::jobs::bank {
 
-void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token stop = {});
+// `keys`: the worker's (--keys), to reach the ledger with CURVE; null: plain.
+void TransferBlocking(const pb::Task& task, pb::Result& result, std::stop_token stop = {},
+                      const Keys* keys = nullptr);
 co::Task<void> TransferAsync(const pb::Task& task, pb::Result& result, EventLoop& loop,
-                             AsyncLedgers& ledgers, std::stop_token stop = {});
+                             AsyncLedgers& ledgers, std::stop_token stop = {},
+                             const Keys* keys = nullptr);
 
 }  // namespace fanout::jobs::bank
