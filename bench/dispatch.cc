@@ -14,10 +14,14 @@
 //    job fills the worker, against the same small job alone (target: within
 //    3x); and the throughput of 10 jobs at once against one job of the same
 //    tasks (target: within 10%).
+//  - with --keys: throughput and round trip (threads) on a keyed cluster
+//    (CURVE on every connection, keys made here) against a plain one, their
+//    runs taking turns in the same process.
 // Each figure is the median of --runs runs. Real processes on loopback.
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <vector>
@@ -26,6 +30,7 @@
 #include "client/job_client.h"
 #include "client/local_cluster.h"
 #include "common/log.h"
+#include "common/security.h"
 #include "common/subprocess.h"
 
 namespace fanout::bench {
@@ -164,11 +169,69 @@ Result<nlohmann::json> Sharing(int runs, uint32_t tasks, bool no_journal) {
   };
 }
 
+// Throughput and round trip on a keyed cluster against a plain one, their
+// runs in turn.
+Result<nlohmann::json> Curve(int runs, uint32_t tasks, uint32_t roundtrips, uint32_t concurrency,
+                             bool no_journal) {
+  Result<client::TempDir> dir = client::TempDir::Make("fanout-bench-keys");
+  if (!dir) return dir.error();
+  if (Status s = KeyGen(*dir / "keys"); !s) return s.error();
+  struct Side {
+    std::unique_ptr<client::LocalCluster> cluster;
+    std::unique_ptr<client::JobClient> client;
+    std::vector<double> rates, p50s;
+  };
+  std::map<std::string, Side> sides;
+  for (const std::string name : {"plain", "curve"}) {
+    client::ClusterOptions options;
+    options.binary = FanoutNextToUs();
+    options.workers = 1;
+    options.log_level = "warn";
+    if (no_journal) options.coordinator_flags = {"--journal", ""};
+    if (name == "curve") options.keys = *dir / "keys";
+    auto cluster = client::LocalCluster::Start(options);
+    if (!cluster) return cluster.error();
+    Side& side = sides[name];
+    side.client = std::make_unique<client::JobClient>(client::ClientOptions{
+        .endpoint = (*cluster)->clients_endpoint(), .keys = (*cluster)->client_keys()});
+    side.cluster = std::move(*cluster);
+    if (auto r = RunOk(*side.client, Math(pb::THREADS, 1000, 0, concurrency, 1)); !r) {
+      return r.error();
+    }
+  }
+  for (int i = 0; i < runs; ++i) {
+    for (auto& [name, side] : sides) {
+      auto r = RunOk(*side.client, Math(pb::THREADS, tasks, 0, concurrency, 1));
+      if (!r) return r.error();
+      side.rates.push_back(tasks / (r->wall_ms / 1000));
+      std::vector<double> rtt;
+      for (uint32_t k = 0; k < roundtrips; ++k) {
+        auto one = RunOk(*side.client, Math(pb::THREADS, 1, 0, concurrency, 1));
+        if (!one) return one.error();
+        rtt.push_back(one->wall_ms * 1000);
+      }
+      side.p50s.push_back(Percentile(rtt, 0.5));
+      fmt::print(stderr, "{} run {}: {:.0f} tasks/s, round trip p50 {:.0f} us\n", name, i + 1,
+                 side.rates.back(), side.p50s.back());
+    }
+  }
+  nlohmann::json out;
+  for (auto& [name, side] : sides) {
+    out[name] = {{"tasks_per_s_median", std::round(Median(side.rates))},
+                 {"round_trip_p50_us_median", std::round(Median(side.p50s))}};
+  }
+  const double plain_rate = Median(sides["plain"].rates), curve_rate = Median(sides["curve"].rates);
+  out["throughput_curve_over_plain"] = std::round(curve_rate / plain_rate * 1000) / 1000;
+  out["round_trip_curve_minus_plain_us"] =
+      std::round(Median(sides["curve"].p50s) - Median(sides["plain"].p50s));
+  return out;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("bench/dispatch: task throughput, round trips and math scaling (JSON)");
   uint32_t tasks = 100'000, roundtrips = 2000, concurrency = 64;
   int runs = 5;
-  bool skip_math = false, no_journal = false, skip_sharing = false;
+  bool skip_math = false, no_journal = false, skip_sharing = false, keys = false;
   app.add_option("--tasks", tasks, "tiny tasks in the throughput job")->capture_default_str();
   app.add_option("--roundtrips", roundtrips, "one-task jobs timed")->capture_default_str();
   app.add_option("--concurrency", concurrency,
@@ -178,6 +241,8 @@ int Main(int argc, char** argv) {
   app.add_flag("--skip-math", skip_math, "skip the math scaling runs");
   app.add_flag("--skip-sharing", skip_sharing, "skip the runs of jobs sharing a worker's slots");
   app.add_flag("--no-journal", no_journal, "run the coordinator without its journal");
+  app.add_flag("--keys", keys,
+               "also throughput and round trip with CURVE (keys made here) against without");
   CLI11_PARSE(app, argc, argv);
   (void)InitLogging("bench", "warn");
 
@@ -264,6 +329,11 @@ int Main(int argc, char** argv) {
     Result<nlohmann::json> sharing = Sharing(std::min(runs, 3), tasks, no_journal);
     if (!sharing) return fmt::print(stderr, "bench: {}\n", sharing.error().message), 1;
     out["sharing"] = *sharing;
+  }
+  if (keys) {
+    Result<nlohmann::json> curve = Curve(runs, tasks, roundtrips, concurrency, no_journal);
+    if (!curve) return fmt::print(stderr, "bench: {}\n", curve.error().message), 1;
+    out["curve"] = *curve;
   }
   fmt::print("{}\n", out.dump());
   return 0;

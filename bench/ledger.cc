@@ -5,7 +5,9 @@
 //    (SQLite WAL, synchronous=FULL, group commit);
 //  - through a whole bank job (--verify-ms 0 --gap-us 0) on one async worker;
 //  - the article's 20-transfer job under each mode and model (the article:
-//    sync 2.08 s, async unsafe 0.15 s, async safe 0.24 s).
+//    sync 2.08 s, async unsafe 0.15 s, async safe 0.24 s);
+//  - with --keys: the first again (:memory:) on a keyed ledger (CURVE, as
+//    the coordinator) against a plain one, their runs taking turns.
 // Each figure is the median of --runs runs.
 
 #include <CLI/CLI.hpp>
@@ -14,6 +16,7 @@
 #include "bench/bench_util.h"
 #include "client/local_cluster.h"
 #include "common/log.h"
+#include "common/security.h"
 #include "common/transport.h"
 #include "jobs/bank/bank.h"
 
@@ -21,9 +24,12 @@ namespace fanout::bench {
 namespace {
 
 // Sends `count` atomic transfers keeping `window` in flight; transfers/s.
-Result<double> Hammer(const std::string& endpoint, uint32_t count, uint32_t window, int run) {
+// With `keys`, a CURVE client of the ledger.
+Result<double> Hammer(const std::string& endpoint, uint32_t count, uint32_t window, int run,
+                      const Keys* keys = nullptr) {
   zmq::context_t ctx(1);
   zmq::socket_t dealer = MakeSocket(ctx, zmq::socket_type::dealer);
+  if (Status s = PrepareClient(dealer, keys, Role::kLedger); !s) return s.error();
   if (Status s = Connect(dealer, endpoint); !s) return s.error();
   const std::string book = fmt::format("bench-{}", run);
   auto request = [&](uint64_t id) {
@@ -83,6 +89,9 @@ int Main(int argc, char** argv) {
   app.add_option("--window", window, "requests in flight")->capture_default_str();
   app.add_option("--job-transfers", job_transfers, "transfers in the bank job")
       ->capture_default_str();
+  bool keyed = false;
+  app.add_flag("--keys", keyed,
+               "also the ledger alone with CURVE (keys made here) against without");
   CLI11_PARSE(app, argc, argv);
   (void)InitLogging("bench", "warn");
   auto fail = [](const std::string& what) {
@@ -106,6 +115,31 @@ int Main(int argc, char** argv) {
     direct[name] = {{"transfers_per_s_median", std::round(Median(rates))},
                     {"transfers_per_s_runs", rates}};
     fmt::print(stderr, "ledger alone, {}: {:.0f} transfers/s\n", name, Median(rates));
+  }
+
+  nlohmann::json curve = nullptr;
+  if (keyed) {
+    if (Status s = KeyGen(*dir / "keys"); !s) return fail(s.error().message);
+    auto keys = Keys::Load(*dir / "keys", Role::kCoordinator);
+    if (!keys) return fail(keys.error().message);
+    auto plain = client::StartLedger(FanoutNextToUs(), {"--db", ":memory:"});
+    auto secure =
+        client::StartLedger(FanoutNextToUs(), {"--db", ":memory:", "--keys", *dir / "keys"});
+    if (!plain || !secure) return fail(!plain ? plain.error().message : secure.error().message);
+    std::vector<double> plain_rates, curve_rates;
+    for (int i = 0; i < runs; ++i) {
+      Result<double> p = Hammer((*plain)->address(), transfers, window, i);
+      Result<double> c = Hammer((*secure)->address(), transfers, window, i, keys->get());
+      if (!p || !c) return fail(!p ? p.error().message : c.error().message);
+      plain_rates.push_back(*p);
+      curve_rates.push_back(*c);
+      fmt::print(stderr, "ledger alone, memory, run {}: plain {:.0f}, CURVE {:.0f} transfers/s\n",
+                 i + 1, *p, *c);
+    }
+    curve = {
+        {"plain_transfers_per_s_median", std::round(Median(plain_rates))},
+        {"curve_transfers_per_s_median", std::round(Median(curve_rates))},
+        {"curve_over_plain", std::round(Median(curve_rates) / Median(plain_rates) * 1000) / 1000}};
   }
 
   auto ledger = client::StartLedger(FanoutNextToUs(), {"--db", *dir / "jobs.db"});
@@ -171,6 +205,7 @@ int Main(int argc, char** argv) {
                           {"transfers_per_s_median", std::round(Median(job_rates))}}},
                         {"article_20_transfers_one_worker", article}};
   out["direct"].update(direct);
+  if (keyed) out["direct_memory_curve"] = curve;
   fmt::print("{}\n", out.dump());
   return 0;
 }
