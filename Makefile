@@ -87,7 +87,7 @@ FUZZ_SECONDS ?= 30
 fuzz: bootstrap
 	@cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
 	  -DCMAKE_CXX_COMPILER=clang++-14 -DFANOUT_FUZZ=ON >/dev/null
-	@cmake --build build-fuzz -j $(JOBS) --target envelope_fuzz ledger_fuzz h1_fuzz
+	@cmake --build build-fuzz -j $(JOBS) --target envelope_fuzz ledger_fuzz h1_fuzz authorized_fuzz
 	@scripts/run-fuzzers build-fuzz $(FUZZ_SECONDS)
 
 format:

@@ -31,6 +31,7 @@ size_t ReplayCorpus(const std::string& target, const std::function<void(std::str
 TEST(FuzzReplayTest, EnvelopeCorpus) { EXPECT_GT(ReplayCorpus("envelope", Envelope), 0u); }
 TEST(FuzzReplayTest, LedgerCorpus) { EXPECT_GT(ReplayCorpus("ledger", LedgerRequests), 0u); }
 TEST(FuzzReplayTest, H1Corpus) { EXPECT_GT(ReplayCorpus("h1", H1), 0u); }
+TEST(FuzzReplayTest, AuthorizedCorpus) { EXPECT_GT(ReplayCorpus("authorized", Authorized), 0u); }
 
 }  // namespace
 }  // namespace fanout::fuzz

@@ -6,6 +6,7 @@
 #include <map>
 
 #include "common/codec.h"
+#include "common/security.h"
 #include "jobs/web/html.h"
 #include "ledger/handler.h"
 
@@ -85,6 +86,23 @@ void LedgerRequests(std::string_view bytes) {
 void H1(std::string_view bytes) {
   std::optional<std::string> text = jobs::web::FirstH1Text(bytes);
   if (text) Require(ValidUtf8(*text), "the h1 text is valid UTF-8");
+}
+
+void Authorized(std::string_view bytes) {
+  Result<std::map<std::string, std::string>> keys = ParseAuthorized(bytes);
+  if (!keys) {
+    Require(!keys.error().message.empty() && keys.error().message.find('\n') == std::string::npos,
+            "a refused authorized_keys is a one-line error");
+    return;
+  }
+  std::string again;
+  for (const auto& [key, name] : *keys) {
+    Require(key.size() == 40, "an admitted key has 40 Z85 characters");
+    Require(Fingerprint(key) != "?", "an admitted key decodes");
+    again += key + " " + name + "\n";
+  }
+  Result<std::map<std::string, std::string>> reparsed = ParseAuthorized(again);
+  Require(reparsed.ok() && *reparsed == *keys, "admitted keys written out parse the same");
 }
 
 }  // namespace fanout::fuzz

@@ -22,4 +22,8 @@ void LedgerRequests(std::string_view bytes);
 // The <h1> extractor: FirstH1Text() on any bytes returns valid UTF-8.
 void H1(std::string_view bytes);
 
+// authorized_keys: ParseAuthorized() admits only well-formed keys, and what
+// it admits, written back out, parses to the same keys and names.
+void Authorized(std::string_view bytes);
+
 }  // namespace fanout::fuzz
