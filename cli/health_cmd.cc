@@ -18,9 +18,12 @@ namespace fanout::cli {
 namespace {
 
 // A fanout service answers anything it is sent, if only with an Error.
-// With keys, the target may be the coordinator or the ledger: one socket
-// for each server key we have, and the first answer wins.
-Status AskZeroMq(const std::string& endpoint, Duration timeout, const Keys* keys) {
+// With keys, the target is `servers` (the coordinator, the ledger, or
+// either: one socket for each server key, and the first answer wins; the
+// other's failed handshake counts as a refusal there, so health checks name
+// their server).
+Status AskZeroMq(const std::string& endpoint, Duration timeout, const Keys* keys,
+                 const std::vector<Role>& servers) {
   zmq::context_t ctx(1);
   struct Try {
     zmq::socket_t socket;
@@ -28,8 +31,8 @@ Status AskZeroMq(const std::string& endpoint, Duration timeout, const Keys* keys
   };
   std::vector<std::unique_ptr<Try>> tries;
   std::string why;  // what a keyed socket could not do
-  for (Role server : {Role::kCoordinator, Role::kLedger}) {
-    if (keys == nullptr && server == Role::kLedger) break;  // one plain socket
+  for (Role server : servers) {
+    if (keys == nullptr && !tries.empty()) break;  // one plain socket
     zmq::socket_t socket = MakeSocket(ctx, zmq::socket_type::dealer);
     if (Status s = PrepareClient(socket, keys, server); !s) {
       why = s.error().message;
@@ -95,6 +98,7 @@ Command AddHealth(CLI::App& app, const GlobalFlags& global) {
       "health", "Exit 0 if a fanout service answers (for container health checks), else 3");
   auto target = std::make_shared<std::string>();
   auto timeout_ms = std::make_shared<int>(2000);
+  auto server = std::make_shared<std::string>("any");
   cmd->add_option(
          "target", *target,
          "tcp://host:port (coordinator's clients side, ledger) or http://host:port/healthz")
@@ -102,7 +106,12 @@ Command AddHealth(CLI::App& app, const GlobalFlags& global) {
   cmd->add_option("--timeout-ms", *timeout_ms, "give up after this long")
       ->check(CLI::Range(1, 600'000))
       ->capture_default_str();
-  return {cmd, [target, timeout_ms, &global] {
+  cmd->add_option("--server", *server,
+                  "with --keys, which server key TARGET has (any: try both; a health check "
+                  "names its own, as a wrong one counts as a refused handshake there)")
+      ->check(CLI::IsMember({"any", "coordinator", "ledger"}))
+      ->capture_default_str();
+  return {cmd, [target, timeout_ms, server, &global] {
             const Duration timeout = milliseconds(*timeout_ms);
             const bool http = target->rfind("http://", 0) == 0 || target->rfind("https://", 0) == 0;
             // Whichever key this host has: a client's, or the server's own.
@@ -116,7 +125,12 @@ Command AddHealth(CLI::App& app, const GlobalFlags& global) {
             std::optional<std::shared_ptr<const Keys>> keys = TakeKeys(global, role, "health");
             if (!keys) return kExitUsage;
             const Status s =
-                http ? AskHttp(*target, timeout) : AskZeroMq(*target, timeout, keys->get());
+                http ? AskHttp(*target, timeout)
+                     : AskZeroMq(*target, timeout, keys->get(),
+                                 *server == "coordinator" ? std::vector{Role::kCoordinator}
+                                 : *server == "ledger"
+                                     ? std::vector{Role::kLedger}
+                                     : std::vector{Role::kCoordinator, Role::kLedger});
             if (!s) {
               fmt::print(stderr, "fanout health: {}\n", s.error().message);
               return kExitUnreachable;

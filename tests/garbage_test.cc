@@ -310,6 +310,13 @@ TEST(GarbageTest, KeyedServicesTellStrangersNothingAndSurviveAMembersGarbage) {
   auto coordinator_keys = Keys::Load(keys_dir, Role::kCoordinator);
   ASSERT_TRUE(worker_keys.ok() && client_keys.ok() && coordinator_keys.ok());
 
+  ASSERT_TRUE((*cluster)->WaitForWorkers(2, seconds(10)).ok());
+  client::JobClient client({.endpoint = (*cluster)->clients_endpoint(),
+                            .keys = (*cluster)->client_keys()});
+  // A job that runs through all that follows (~5 ms a task, 2 x 6 threads).
+  Result<std::string> running = client.Detach(client::MathJob(pb::THREADS, 2000, 50'000));
+  ASSERT_TRUE(running.ok()) << running.error().message;
+
   zmq::context_t ctx(1);
   std::mt19937 rng(2027);
   const std::string workers = (*cluster)->workers_endpoint();
@@ -326,9 +333,10 @@ TEST(GarbageTest, KeyedServicesTellStrangersNothingAndSurviveAMembersGarbage) {
   EXPECT_TRUE((*cluster)->coordinator().Running());
   for (Subprocess& w : (*cluster)->workers()) EXPECT_TRUE(w.Running());
   EXPECT_TRUE((*ledger)->process().Running());
-  ASSERT_TRUE((*cluster)->WaitForWorkers(2, seconds(10)).ok());
-  client::JobClient client({.endpoint = clients, .keys = (*cluster)->client_keys()});
   client::JobObserver quiet;
+  Result<client::JobReport> meanwhile = client.Watch(*running, quiet);
+  ASSERT_TRUE(meanwhile.ok()) << meanwhile.error().message;
+  EXPECT_EQ(meanwhile->done.ok(), 2000u) << "the job running meanwhile completes";
   Result<client::JobReport> math = client.Run(client::MathJob(pb::THREADS, 20, 1000), quiet);
   ASSERT_TRUE(math.ok()) << math.error().message;
   EXPECT_EQ(math->done.ok(), 20u);
