@@ -6,6 +6,7 @@ import glob
 import os
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -15,7 +16,7 @@ errors = []
 with open(os.path.join(root, "deploy/docker-compose.yml")) as f:
     compose = yaml.safe_load(f)
 services = compose["services"]
-for name in ("coordinator", "ledger", "pokedex", "worker", "client"):
+for name in ("keys", "coordinator", "ledger", "pokedex", "worker", "client"):
     if name not in services:
         errors.append(f"docker-compose.yml: no service '{name}'")
 image = services["coordinator"]["image"].split(":-", 1)[-1].rstrip("}")  # ${FANOUT_IMAGE:-fanout:latest}
@@ -71,14 +72,25 @@ for path, d in docs:
         if name in listens and ports != listens[name]:
             errors.append(f"{path}: {name} declares ports {sorted(ports)}, it listens on "
                           f"{sorted(listens[name])}")
+    keyed = "FANOUT_KEYS" in services[name]["environment"]
+    secrets = [v for v in pod.get("volumes", []) if v.get("secret", {}).get("secretName") == "fanout-keys"]
+    if keyed and not secrets:
+        errors.append(f"{path}: {name} runs keyed in compose but mounts no fanout-keys secret")
+    if keyed and secrets and secrets[0]["secret"].get("defaultMode", 0o644) & 0o007:
+        errors.append(f"{path}: {name}'s keys are readable by others")
     if d["kind"] == "StatefulSet" and not d["spec"].get("volumeClaimTemplates"):
         errors.append(f"{path}: StatefulSet {name} has no volume")
 
 # The Swarm stack made from the compose file: what `docker stack deploy`
 # refuses or mishandles is out, every other service is there unchanged.
-stack = yaml.safe_load(subprocess.run([os.path.join(root, "deploy/swarm-stack")], check=True,
-                                      capture_output=True, text=True).stdout)
-want = {n for n, s in services.items() if "profiles" not in s}
+# Keyed: the files of `fanout keygen` (their names are what it checks).
+with tempfile.TemporaryDirectory() as keys:
+    for f in ("coordinator.key", "coordinator.pub", "ledger.key", "ledger.pub", "worker.key",
+              "authorized_keys", "http.token"):
+        open(os.path.join(keys, f), "w").close()
+    stack = yaml.safe_load(subprocess.run([os.path.join(root, "deploy/swarm-stack"), "--keys", keys],
+                                          check=True, capture_output=True, text=True).stdout)
+want = {n for n, s in services.items() if "profiles" not in s and n != "keys"}
 if set(stack["services"]) != want:
     errors.append(f"swarm-stack: services {sorted(stack['services'])}, want {sorted(want)}")
 for name, s in stack["services"].items():
@@ -87,8 +99,13 @@ for name, s in stack["services"].items():
             errors.append(f"swarm-stack: {name} keeps '{key}', which Swarm refuses or mishandles")
     if s.get("deploy", {}).get("endpoint_mode") != "dnsrr":
         errors.append(f"swarm-stack: {name} is not endpoint_mode dnsrr")
-    if s.get("image") != services[name]["image"] or s.get("environment") != services[name].get(
-            "environment"):
+    env = dict(services[name].get("environment", {}))
+    if "FANOUT_KEYS" in env:
+        env["FANOUT_KEYS"] = "/run/secrets"  # the keys as Swarm secrets
+        modes = {x.get("mode") for x in s.get("secrets", [])}
+        if not s.get("secrets") or modes != {0o400}:
+            errors.append(f"swarm-stack: {name}'s keys are not owner-only secrets")
+    if s.get("image") != services[name]["image"] or s.get("environment") != env:
         errors.append(f"swarm-stack: {name} differs from the compose file")
 if not stack.get("networks", {}).get("default", {}).get("attachable"):
     errors.append("swarm-stack: the default network is not attachable (clients join it)")
