@@ -311,8 +311,8 @@ TEST(GarbageTest, KeyedServicesTellStrangersNothingAndSurviveAMembersGarbage) {
   ASSERT_TRUE(worker_keys.ok() && client_keys.ok() && coordinator_keys.ok());
 
   ASSERT_TRUE((*cluster)->WaitForWorkers(2, seconds(10)).ok());
-  client::JobClient client({.endpoint = (*cluster)->clients_endpoint(),
-                            .keys = (*cluster)->client_keys()});
+  client::JobClient client(
+      {.endpoint = (*cluster)->clients_endpoint(), .keys = (*cluster)->client_keys()});
   // A job that runs through all that follows (~5 ms a task, 2 x 6 threads).
   Result<std::string> running = client.Detach(client::MathJob(pb::THREADS, 2000, 50'000));
   ASSERT_TRUE(running.ok()) << running.error().message;
