@@ -514,6 +514,14 @@ std::string HandshakeWatch::Explain(Duration waited) const {
     return fmt::format("no secure handshake with {} within {:.1f} s: wrong keys?", name_,
                        ToMillis(waited) / 1000);
   }
+  // A CURVE server that finds no keys here closes the connection; when it
+  // does so before its greeting is read, only the cut is seen.
+  if (!keyed_ && tried_ && !ok_ && failed_ > 0) {
+    return fmt::format(
+        "{} cut every connection during the handshake: it probably requires "
+        "keys: pass --keys DIR (fanout keygen makes them)",
+        name_);
+  }
   return "";
 }
 

@@ -156,6 +156,7 @@ class HandshakeWatch {
   // Why a client had no answer after waiting `waited`: the refusal, or no
   // secure handshake (wrong keys?); "" when the handshake succeeded (the
   // server is just silent) or no connection was made (it is not there).
+  // Without keys, connections cut in every handshake: the server wants keys.
   std::string Explain(Duration waited) const;
   // For poll(): the monitor socket.
   zmq::socket_t& monitor() { return monitor_; }
