@@ -14,6 +14,9 @@
 //    job fills the worker, against the same small job alone (target: within
 //    3x); and the throughput of 10 jobs at once against one job of the same
 //    tasks (target: within 10%).
+//  - with --dashboard: throughput while /metrics, /api/status and /api/jobs
+//    are fetched every 100 ms (a dashboard open, Prometheus scraping)
+//    against without, their runs taking turns on one cluster (target: 0.95);
 //  - with --keys: throughput and round trip (threads) on a keyed cluster
 //    (CURVE on every connection, keys made here) against a plain one, their
 //    runs taking turns in the same process.
@@ -21,6 +24,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -32,6 +36,7 @@
 #include "common/log.h"
 #include "common/security.h"
 #include "common/subprocess.h"
+#include "http/fetch.h"
 
 namespace fanout::bench {
 namespace {
@@ -227,11 +232,49 @@ Result<nlohmann::json> Curve(int runs, uint32_t tasks, uint32_t roundtrips, uint
   return out;
 }
 
+// Throughput with the HTTP side busy (every 100 ms: /metrics, /api/status,
+// /api/jobs) against idle, runs in turn on one cluster.
+Result<nlohmann::json> Dashboard(client::LocalCluster& cluster, client::JobClient& client, int runs,
+                                 uint32_t tasks, uint32_t concurrency) {
+  if (cluster.http_url().empty()) return Unavailable("the coordinator serves no HTTP");
+  std::vector<double> idle, watched;
+  uint64_t fetches = 0;
+  for (int i = 0; i < runs; ++i) {
+    for (bool scraping : {false, true}) {
+      std::atomic<bool> stop{false};
+      std::thread scraper;
+      if (scraping) {
+        scraper = std::thread([&] {
+          while (!stop) {
+            for (const char* path : {"/metrics", "/api/status", "/api/jobs"}) {
+              if (http::Fetch(cluster.http_url() + path).status == 200) ++fetches;
+            }
+            std::this_thread::sleep_for(milliseconds(100));
+          }
+        });
+      }
+      auto r = RunOk(client, Math(pb::THREADS, tasks, 0, concurrency, 1));
+      stop = true;
+      if (scraper.joinable()) scraper.join();
+      if (!r) return r.error();
+      (scraping ? watched : idle).push_back(tasks / (r->wall_ms / 1000));
+      fmt::print(stderr, "{} run {}: {:.0f} tasks/s\n", scraping ? "scraped" : "idle", i + 1,
+                 (scraping ? watched : idle).back());
+    }
+  }
+  return nlohmann::json{
+      {"idle_tasks_per_s_median", std::round(Median(idle))},
+      {"scraped_tasks_per_s_median", std::round(Median(watched))},
+      // Target: at least 0.95.
+      {"scraped_over_idle", std::round(Median(watched) / Median(idle) * 1000) / 1000},
+      {"fetches", fetches}};
+}
+
 int Main(int argc, char** argv) {
   CLI::App app("bench/dispatch: task throughput, round trips and math scaling (JSON)");
   uint32_t tasks = 100'000, roundtrips = 2000, concurrency = 64;
   int runs = 5;
-  bool skip_math = false, no_journal = false, skip_sharing = false, keys = false;
+  bool skip_math = false, no_journal = false, skip_sharing = false, keys = false, dashboard = false;
   app.add_option("--tasks", tasks, "tiny tasks in the throughput job")->capture_default_str();
   app.add_option("--roundtrips", roundtrips, "one-task jobs timed")->capture_default_str();
   app.add_option("--concurrency", concurrency,
@@ -241,6 +284,8 @@ int Main(int argc, char** argv) {
   app.add_flag("--skip-math", skip_math, "skip the math scaling runs");
   app.add_flag("--skip-sharing", skip_sharing, "skip the runs of jobs sharing a worker's slots");
   app.add_flag("--no-journal", no_journal, "run the coordinator without its journal");
+  app.add_flag("--dashboard", dashboard,
+               "also throughput with /metrics and /api fetched every 100 ms against without");
   app.add_flag("--keys", keys,
                "also throughput and round trip with CURVE (keys made here) against without");
   CLI11_PARSE(app, argc, argv);
@@ -329,6 +374,11 @@ int Main(int argc, char** argv) {
     Result<nlohmann::json> sharing = Sharing(std::min(runs, 3), tasks, no_journal);
     if (!sharing) return fmt::print(stderr, "bench: {}\n", sharing.error().message), 1;
     out["sharing"] = *sharing;
+  }
+  if (dashboard) {
+    Result<nlohmann::json> watched = Dashboard(**cluster, client, runs, tasks, concurrency);
+    if (!watched) return fmt::print(stderr, "bench: {}\n", watched.error().message), 1;
+    out["dashboard"] = *watched;
   }
   if (keys) {
     Result<nlohmann::json> curve = Curve(runs, tasks, roundtrips, concurrency, no_journal);

@@ -131,6 +131,9 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   auto cluster = client::LocalCluster::Start(options);
   if (!cluster) return fail(cluster.error().message);
   client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
+  if (!(*cluster)->http_url().empty()) {
+    fmt::print("Watch it live: {}/ (the dashboard, while the demo runs)\n", (*cluster)->http_url());
+  }
 
   fmt::print(
       "\n{} tasks a run; math: {} iterations each; bank: 5 accounts of 1000; exec: sleep 0.1\n\n",

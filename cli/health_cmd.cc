@@ -3,8 +3,6 @@
 //
 //   fanout health tcp://127.0.0.1:5556         coordinator (clients side) or ledger
 //   fanout health http://127.0.0.1:8081/healthz  the Pokédex site
-#include <curl/curl.h>
-
 #include <filesystem>
 #include <memory>
 
@@ -13,6 +11,7 @@
 #include "common/codec.h"
 #include "common/security.h"
 #include "common/transport.h"
+#include "http/fetch.h"
 
 namespace fanout::cli {
 namespace {
@@ -78,16 +77,9 @@ Status AskZeroMq(const std::string& endpoint, Duration timeout, const Keys* keys
 }
 
 Status AskHttp(const std::string& url, Duration timeout) {
-  std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
-  if (!curl) return Internal("libcurl could not start");
-  curl_easy_setopt(curl.get(), CURLOPT_URL, url.c_str());
-  curl_easy_setopt(curl.get(), CURLOPT_NOBODY, 1L);
-  curl_easy_setopt(curl.get(), CURLOPT_TIMEOUT_MS, static_cast<long>(ToMillis(timeout)));
-  const CURLcode rc = curl_easy_perform(curl.get());
-  if (rc != CURLE_OK) return Unavailable("{}: {}", url, curl_easy_strerror(rc));
-  long status = 0;
-  curl_easy_getinfo(curl.get(), CURLINFO_RESPONSE_CODE, &status);
-  if (status != 200) return Unavailable("{}: HTTP {}", url, status);
+  const http::Fetched got = http::Fetch(url, {}, "HEAD", timeout);
+  if (got.status == 0) return Unavailable("{}: {}", url, got.error);
+  if (got.status != 200) return Unavailable("{}: HTTP {}", url, got.status);
   return {};
 }
 

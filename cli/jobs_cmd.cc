@@ -6,6 +6,7 @@
 
 #include "cli/commands.h"
 #include "client/job_client.h"
+#include "client/report.h"
 #include "common/log.h"
 #include "common/term.h"
 #include "common/text.h"
@@ -27,30 +28,6 @@ std::string Age(int64_t since_us, int64_t now_us) {
   return fmt::format("{:.1f} d", secs / 86400);
 }
 
-nlohmann::json Json(const pb::JobInfo& j) {
-  nlohmann::json by = {{"host", j.origin().host()}, {"pid", j.origin().pid()}};
-  if (!j.origin().user().empty()) by["user"] = j.origin().user();
-  nlohmann::json out = {
-      {"job_id", j.job_id()},
-      {"kind", j.kind()},
-      {"model", ModelName(j.model())},
-      {"state", j.state()},
-      {"tasks", j.tasks()},
-      {"ok", j.ok()},
-      {"failed", j.failed()},
-      {"running", j.running()},
-      {"workers", j.workers()},
-      {"priority", j.priority()},
-      {"detached", j.detached()},
-      {"submitted_by", by},
-      {"accepted_ms", j.accepted_us() / 1000},
-      {"ended_ms",
-       j.ended_us() > 0 ? nlohmann::json(j.ended_us() / 1000) : nlohmann::json(nullptr)},
-  };
-  if (!j.reason().empty()) out["reason"] = j.reason();
-  return out;
-}
-
 int RunJobs(const JobsFlags& flags, const GlobalFlags& global) {
   if (Status s = InitLogging("jobs", global.log_level); !s) {
     fmt::print(stderr, "fanout jobs: {}\n", s.error().message);
@@ -66,7 +43,7 @@ int RunJobs(const JobsFlags& flags, const GlobalFlags& global) {
   }
   if (flags.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const pb::JobInfo& j : jobs->jobs()) out.push_back(Json(j));
+    for (const pb::JobInfo& j : jobs->jobs()) out.push_back(client::JobInfoJson(j));
     fmt::print("{}\n", out.dump());
     return kExitOk;
   }

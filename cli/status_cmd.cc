@@ -13,6 +13,7 @@
 
 #include "cli/commands.h"
 #include "client/job_client.h"
+#include "client/report.h"
 #include "common/log.h"
 #include "common/signals.h"
 #include "common/term.h"
@@ -33,56 +34,12 @@ std::string Ago(int64_t ms) {
   return fmt::format("{:.1f} s ago", static_cast<double>(ms) / 1000);
 }
 
-// "busy" when every slot (or, without a cap, its default pool) is taken.
-std::string State(const pb::StatusReply::Worker& w) {
-  if (w.draining()) return "draining";
-  const uint32_t room = w.slots() > 0 ? w.slots() : w.concurrency();
-  if (w.inflight() >= room && room > 0) return "busy";
-  return w.inflight() > 0 ? "working" : "idle";
-}
-
-nlohmann::json Json(const pb::StatusReply& s) {
-  nlohmann::json workers = nlohmann::json::array();
-  for (const auto& w : s.workers()) {
-    workers.push_back({{"worker_id", w.worker_id()},
-                       {"host", w.host()},
-                       {"pid", w.pid()},
-                       {"state", State(w)},
-                       {"threads", w.concurrency()},
-                       {"slots", w.slots() > 0 ? nlohmann::json(w.slots()) : nullptr},
-                       {"in_flight", w.inflight()},
-                       {"done", w.done()},
-                       {"failed", w.failed()},
-                       {"heard_ms_ago", w.heard_ms_ago()},
-                       {"serves", std::vector<std::string>(w.serves().begin(), w.serves().end())}});
-  }
-  nlohmann::json ledger = nullptr;
-  if (!s.ledger().endpoint().empty()) {
-    ledger = {{"endpoint", s.ledger().endpoint()},
-              {"answered_ms_ago", s.ledger().answered_ms_ago() >= 0
-                                      ? nlohmann::json(s.ledger().answered_ms_ago())
-                                      : nullptr}};
-  }
-  return {{"workers", workers},
-          {"jobs_running", s.jobs()},
-          {"tasks_queued", s.tasks_queued()},
-          {"tasks_per_s", std::round(s.tasks_per_s() * 10) / 10},
-          {"tasks_dispatched", s.tasks_dispatched()},
-          {"tasks_requeued", s.tasks_requeued()},
-          {"duplicates_dropped", s.duplicates_dropped()},
-          {"workers_lost", s.workers_lost()},
-          {"workers_left", s.workers_left()},
-          {"keyed", s.keyed()},
-          {"refused", s.refused()},
-          {"ledger", ledger}};
-}
-
 void Print(const pb::StatusReply& s, const Style& style) {
   fmt::print("{}\n", style.Bold(fmt::format(
                          "{:<20} {:<12} {:>7} {:<9} {:>9} {:>8} {:>7} {:>12}  runs", "worker",
                          "host", "pid", "state", "in flight", "done", "failed", "heard")));
   for (const auto& w : s.workers()) {
-    const std::string state = State(w);
+    const std::string state = client::WorkerState(w);
     const std::string padded = fmt::format("{:<9}", state);
     const std::string shown = state == "draining" ? style.Yellow(padded)
                               : state == "busy"   ? style.Cyan(padded)
@@ -139,7 +96,7 @@ int RunStatus(const StatusFlags& flags, const GlobalFlags& global) {
     }
     if (flags.watch && style.enabled()) fmt::print("\x1b[H\x1b[2J");  // redraw in place
     if (flags.json) {
-      fmt::print("{}\n", Json(*status).dump());
+      fmt::print("{}\n", client::StatusJson(*status).dump());
     } else {
       Print(*status, style);
     }

@@ -102,6 +102,12 @@ Status LocalCluster::SpawnCoordinator(const std::string& workers_at,
   if (std::find(flags.begin(), flags.end(), "--journal") == flags.end()) {
     argv.insert(argv.end(), {"--journal", dir_ / "coordinator.db"});
   }
+  // Its dashboard on a free port (the same one again after a restart).
+  if (std::find(flags.begin(), flags.end(), "--http") == flags.end()) {
+    argv.insert(
+        argv.end(),
+        {"--http", http_url_.empty() ? "127.0.0.1:0" : http_url_.substr(http_url_.find("//") + 2)});
+  }
   argv.insert(argv.end(), flags.begin(), flags.end());
   Subprocess::Options io;
   io.stderr_path =
@@ -117,6 +123,7 @@ Status LocalCluster::SpawnCoordinator(const std::string& workers_at,
     const nlohmann::json j = nlohmann::json::parse(*text);
     workers_endpoint_ = j.at("workers").get<std::string>();
     clients_endpoint_ = j.at("clients").get<std::string>();
+    http_url_ = j.value("http", "");
   } catch (const nlohmann::json::exception& e) {
     return Internal("bad ready file {}: {}", ready, e.what());
   }

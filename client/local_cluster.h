@@ -66,6 +66,9 @@ class LocalCluster {
 
   const std::string& workers_endpoint() const { return workers_endpoint_; }
   const std::string& clients_endpoint() const { return clients_endpoint_; }
+  // The coordinator's dashboard, /metrics and /api: "http://127.0.0.1:PORT"
+  // (empty when its --http is off or its port was taken).
+  const std::string& http_url() const { return http_url_; }
   // Where the processes' logs go: coordinator.log, worker-1.log, ...
   const std::string& dir() const { return dir_.path(); }
   // For a JobClient of this cluster: the client's keys (null without).
@@ -94,6 +97,7 @@ class LocalCluster {
   std::vector<Subprocess> workers_;
   std::string workers_endpoint_;
   std::string clients_endpoint_;
+  std::string http_url_;
   int next_worker_ = 1;
   int coordinator_starts_ = 0;
 };

@@ -79,4 +79,71 @@ nlohmann::json ReportJson(const JobReport& report) {
   return out;
 }
 
+std::string WorkerState(const pb::StatusReply::Worker& w) {
+  if (w.draining()) return "draining";
+  const uint32_t room = w.slots() > 0 ? w.slots() : w.concurrency();
+  if (w.inflight() >= room && room > 0) return "busy";
+  return w.inflight() > 0 ? "working" : "idle";
+}
+
+nlohmann::json StatusJson(const pb::StatusReply& s) {
+  nlohmann::json workers = nlohmann::json::array();
+  for (const auto& w : s.workers()) {
+    workers.push_back({{"worker_id", w.worker_id()},
+                       {"host", w.host()},
+                       {"pid", w.pid()},
+                       {"state", WorkerState(w)},
+                       {"threads", w.concurrency()},
+                       {"slots", w.slots() > 0 ? nlohmann::json(w.slots()) : nullptr},
+                       {"in_flight", w.inflight()},
+                       {"done", w.done()},
+                       {"failed", w.failed()},
+                       {"heard_ms_ago", w.heard_ms_ago()},
+                       {"serves", std::vector<std::string>(w.serves().begin(), w.serves().end())}});
+  }
+  nlohmann::json ledger = nullptr;
+  if (!s.ledger().endpoint().empty()) {
+    ledger = {{"endpoint", s.ledger().endpoint()},
+              {"answered_ms_ago", s.ledger().answered_ms_ago() >= 0
+                                      ? nlohmann::json(s.ledger().answered_ms_ago())
+                                      : nullptr}};
+  }
+  return {{"workers", workers},
+          {"jobs_running", s.jobs()},
+          {"tasks_queued", s.tasks_queued()},
+          {"tasks_per_s", std::round(s.tasks_per_s() * 10) / 10},
+          {"tasks_dispatched", s.tasks_dispatched()},
+          {"tasks_requeued", s.tasks_requeued()},
+          {"duplicates_dropped", s.duplicates_dropped()},
+          {"workers_lost", s.workers_lost()},
+          {"workers_left", s.workers_left()},
+          {"keyed", s.keyed()},
+          {"refused", s.refused()},
+          {"ledger", ledger}};
+}
+
+nlohmann::json JobInfoJson(const pb::JobInfo& j) {
+  nlohmann::json by = {{"host", j.origin().host()}, {"pid", j.origin().pid()}};
+  if (!j.origin().user().empty()) by["user"] = j.origin().user();
+  nlohmann::json out = {
+      {"job_id", j.job_id()},
+      {"kind", j.kind()},
+      {"model", ModelName(j.model())},
+      {"state", j.state()},
+      {"tasks", j.tasks()},
+      {"ok", j.ok()},
+      {"failed", j.failed()},
+      {"running", j.running()},
+      {"workers", j.workers()},
+      {"priority", j.priority()},
+      {"detached", j.detached()},
+      {"submitted_by", by},
+      {"accepted_ms", j.accepted_us() / 1000},
+      {"ended_ms",
+       j.ended_us() > 0 ? nlohmann::json(j.ended_us() / 1000) : nlohmann::json(nullptr)},
+  };
+  if (!j.reason().empty()) out["reason"] = j.reason();
+  return out;
+}
+
 }  // namespace fanout::client

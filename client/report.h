@@ -17,6 +17,17 @@ namespace fanout::client {
 // add fields of their own (exec: "exit_code"). docs/DESIGN.md has it all.
 nlohmann::json ReportJson(const JobReport& report);
 
+// `fanout jobs --json`: one job, {"job_id", "kind", "model", "state",
+// "tasks", "ok", "failed", "running", "workers", "priority", "detached",
+// "submitted_by", "accepted_ms", "ended_ms", "reason"}.
+nlohmann::json JobInfoJson(const pb::JobInfo& job);
+
+// `fanout status --json`: {"workers": [...], "jobs_running", ...}.
+nlohmann::json StatusJson(const pb::StatusReply& status);
+// A worker's state: "draining", "busy" when every slot (or, without a cap,
+// its default pool) is taken, "working" or "idle".
+std::string WorkerState(const pb::StatusReply::Worker& worker);
+
 // A result's value for people: "2000001.0" (as Python prints floats),
 // "Bulbasaur", "(12 bytes, not text)".
 std::string FormatValue(const pb::Result& result);

@@ -13,6 +13,7 @@
 #include "common/log.h"
 #include "common/ready_file.h"
 #include "common/transport.h"
+#include "coordinator/http_side.h"
 
 namespace fanout::coordinator {
 namespace {
@@ -175,16 +176,30 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       return 1;
     }
   }
+  std::unique_ptr<HttpSide> http;
+  if (!options.http.empty()) {
+    Result<std::unique_ptr<HttpSide>> started =
+        HttpSide::Start(options.http, options.keys.get(), options.insecure);
+    if (!started && started.error().code == Error::Code::kInvalidArgument) {
+      spdlog::error("{}", started.error().message);
+      return 2;
+    }
+    if (!started) {
+      spdlog::warn("{}: running without the dashboard and /metrics", started.error().message);
+    } else {
+      http = std::move(*started);
+    }
+  }
   if (!options.ready_file.empty()) {
-    if (Status s =
-            WriteReadyFile(options.ready_file,
-                           {{"workers", *workers_at}, {"clients", *clients_at}, {"pid", getpid()}});
-        !s) {
+    nlohmann::json ready = {{"workers", *workers_at}, {"clients", *clients_at}, {"pid", getpid()}};
+    if (http) ready["http"] = http->url();
+    if (Status s = WriteReadyFile(options.ready_file, ready); !s) {
       spdlog::error("{}", s.error().message);
       return 1;
     }
   }
-  spdlog::info("coordinator up: workers on {}, clients on {}", *workers_at, *clients_at);
+  spdlog::info("coordinator up: workers on {}, clients on {}{}", *workers_at, *clients_at,
+               http ? fmt::format(", dashboard and /metrics at {}", http->url()) : "");
 
   Scheduler scheduler(options.scheduler, NewJobId, journal.get());
   const int64_t keep_us = std::chrono::duration_cast<microseconds>(options.keep_results).count();
@@ -235,10 +250,12 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
   std::optional<TimePoint> stop_at;  // set by the first signal: the grace period's end
   bool ended_all = false;
   TimePoint prune_at = Now() + kPruneEvery;
+  std::vector<double> commits;  // seconds each, for /metrics
   while (true) {
     TimePoint now = Now();
     TimePoint wake = scheduler.NextWakeup(now);
     if (stop_at) wake = std::min(wake, *stop_at);
+    if (http) wake = std::min(wake, http->next_publish());
     // A slow client's queue is retried soon: it may have read meanwhile.
     if (to_clients.waiting()) wake = std::min(wake, now + milliseconds(10));
     const auto wait = std::chrono::ceil<milliseconds>(wake - now);
@@ -306,10 +323,18 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       }
       // What goes out below is on disk first: a restart resumes from here.
       // Once it cannot be written, new jobs are refused; said once here.
+      const TimePoint commit_started = Now();
       if (Status s = journal->Commit(); !s && !journal_broken) {
         spdlog::error("{}; new jobs are refused, running ones go on", s.error().message);
         journal_broken = true;
       }
+      if (http) commits.push_back(std::chrono::duration<double>(Now() - commit_started).count());
+    }
+    if (http) {
+      for (const HttpSide::CancelRequest& cancel : http->TakeCancels()) {
+        scheduler.CancelJob(cancel.job_id, fmt::format("cancelled by {}", cancel.by), now);
+      }
+      if (http->Due(now)) http->Publish(scheduler, std::exchange(commits, {}), now);
     }
     to_workers.Flush(workers, scheduler.to_workers());
     to_clients.Flush(clients, scheduler.to_clients());

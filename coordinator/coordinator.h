@@ -26,6 +26,9 @@ struct CoordinatorOptions {
   std::shared_ptr<const Keys> keys = nullptr;
   // Without keys, listen beyond loopback anyway (--insecure).
   bool insecure = false;
+  // The dashboard, /metrics and /api (--http HOST:PORT; empty: none). A
+  // port already taken is a warning: the coordinator runs on without it.
+  std::string http = "127.0.0.1:5580";
   // When set, {"workers": ..., "clients": ..., "pid": ...} is written here once
   // both sockets are bound: how tests and the demo learn free ports.
   std::string ready_file;

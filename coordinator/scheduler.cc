@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <bit>
 
 #include "common/transport.h"
 #include "jobs/registry.h"
@@ -16,6 +17,28 @@ uint64_t Scheduler::KindBit(const jobs::JobKind* kind) {
     if (all[i].get() == kind) return uint64_t{1} << i;
   }
   return 0;
+}
+
+void Scheduler::CountTask(const Job& job, bool ok, const pb::Result* result) {
+  const size_t kind =
+      std::min<size_t>(static_cast<size_t>(std::countr_zero(job.kind_bit)), Telemetry::kKinds - 1);
+  const size_t model =
+      std::clamp<size_t>(static_cast<size_t>(job.spec.model()), 1, Telemetry::kModels) - 1;
+  ++telemetry_.tasks[kind][model][ok ? Telemetry::kOk : Telemetry::kFailed];
+  if (result != nullptr && result->started_us() > 0 &&
+      result->finished_us() >= result->started_us()) {
+    telemetry_.task_seconds[kind].Observe(
+        Telemetry::kDurationBounds,
+        static_cast<double>(result->finished_us() - result->started_us()) / 1e6);
+  }
+}
+
+void Scheduler::CountJob(const Job& job, const std::string& state) {
+  const size_t kind =
+      std::min<size_t>(static_cast<size_t>(std::countr_zero(job.kind_bit)), Telemetry::kKinds - 1);
+  ++telemetry_.jobs[kind][state == "done"     ? Telemetry::kJobDone
+                          : state == "failed" ? Telemetry::kJobFailed
+                                              : Telemetry::kJobCancelled];
 }
 
 Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,
@@ -212,6 +235,7 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
   }
   SetState(*job, slot, TaskState::kDone);
   result.ok() ? ++job->ok : ++job->failed;
+  CountTask(*job, result.ok(), &result);
   job->used.insert(result.worker_id());
   // One copy of the result: the event's (for its followers) or, for a job
   // nobody follows, a local one for the journal.
@@ -309,17 +333,21 @@ void Scheduler::LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, T
     TaskSlot& slot = job->slots[key.index - 1];
     slot.holders -= static_cast<uint8_t>(attempts.size());
     if (slot.state == TaskState::kRunning && slot.holders == 0) {
-      Requeue(*job, key.index, fmt::format("worker {} stopped answering", worker), now);
+      Requeue(*job, key.index, fmt::format("worker {} stopped answering", worker),
+              Telemetry::kWorkerLost, now);
     }
   }
 }
 
-void Scheduler::Requeue(Job& job, uint32_t index, std::string fault, TimePoint now) {
+void Scheduler::Requeue(Job& job, uint32_t index, std::string fault, Telemetry::Retry why,
+                        TimePoint now) {
   TaskSlot& slot = job.slots[index - 1];
   std::vector<std::string>& faults = job.faults[index];
   faults.push_back(std::move(fault));
   if (slot.attempts < job.max_attempts) {
     SetState(job, slot, TaskState::kPending);
+    slot.queued = now;
+    ++telemetry_.retries[why];
     job.retry.push_front(index);
     ++stats_.requeued;
     spdlog::info("task {}/{}: back in the queue after attempt {}: {}", job.id, index, slot.attempts,
@@ -328,6 +356,7 @@ void Scheduler::Requeue(Job& job, uint32_t index, std::string fault, TimePoint n
   }
   SetState(job, slot, TaskState::kDone);
   ++job.failed;
+  CountTask(job, false, nullptr);
   pb::Result result;
   result.set_job_id(job.id);
   result.set_index(index);
@@ -366,7 +395,7 @@ void Scheduler::CheckDeadlines(TimePoint now) {
     Requeue(*job, o.index,
             fmt::format("worker {} ran past the {:.1f} s deadline", o.worker,
                         ToMillis(job->task_timeout) / 1000),
-            now);
+            Telemetry::kDeadline, now);
   }
 }
 
@@ -512,6 +541,9 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now
   TaskSlot& slot = job.slots[index - 1];
   SetState(job, slot, TaskState::kRunning);
   job.started = true;
+  const TimePoint queued = slot.queued == TimePoint{} ? job.accepted_at : slot.queued;
+  telemetry_.queue_seconds.Observe(Telemetry::kQueueBounds,
+                                   std::chrono::duration<double>(now - queued).count());
   slot.deadline = now + job.task_timeout;
   ++slot.attempts;
   const uint32_t capacity = Capacity(worker, job);
@@ -653,7 +685,9 @@ void Scheduler::CompleteJob(const std::string& id, const std::string& reason, Ti
   ToFollowers(job, env);
   spdlog::info("job {} finished: {} ok, {} failed of {} in {:.1f} ms{}{}", id, job.ok, job.failed,
                job.slots.size(), done->wall_ms(), reason.empty() ? "" : ": ", reason);
-  RememberEnded(EndedInfo(job.spec, *done, job.accepted_us, ended_us));
+  const pb::JobInfo ended = EndedInfo(job.spec, *done, job.accepted_us, ended_us);
+  CountJob(job, ended.state());
+  RememberEnded(ended);
   for (const PeerId& peer : std::set<PeerId>(job.followers)) Unfollow(job, peer);
   ++stats_.jobs_finished;
   jobs_.erase(it);

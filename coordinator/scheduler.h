@@ -58,6 +58,7 @@
 #include "common/liveness.h"
 #include "coordinator/journal.h"
 #include "coordinator/ledger_calls.h"
+#include "coordinator/telemetry.h"
 #include "jobs/kind.h"
 
 namespace fanout::coordinator {
@@ -115,6 +116,13 @@ class Scheduler {
   void Restore(const JournaledJob& journaled, TimePoint now);
   // Lists an ended job (from the journal, after a restart) in `fanout jobs --all`.
   void RememberEnded(const pb::JobInfo& info);
+  // Ends a job as `fanout cancel` does, for the dashboard; false when no
+  // such job runs.
+  bool CancelJob(const std::string& id, const std::string& why, TimePoint now);
+  // What `fanout status` and `fanout jobs [--all]` are told, now (also for
+  // the HTTP side's snapshots).
+  pb::StatusReply StatusNow(TimePoint now) const;
+  pb::JobsReply JobsNow(bool all, TimePoint now) const;
   // What `fanout jobs` shows of a job that ended.
   static pb::JobInfo EndedInfo(const pb::JobSpec& spec, const pb::JobDone& done,
                                int64_t accepted_us, int64_t ended_us);
@@ -161,6 +169,8 @@ class Scheduler {
   size_t job_count() const { return jobs_.size(); }
   std::vector<pb::Envelope>& to_ledger() { return ledger_.outbox(); }
   const SchedulerStats& stats() const { return stats_; }
+  // Counts and histograms for /metrics, kept on the scheduler's thread.
+  const Telemetry& telemetry() const { return telemetry_; }
 
  private:
   enum class TaskState : uint8_t { kPending, kRunning, kDone };
@@ -169,6 +179,7 @@ class Scheduler {
     uint8_t attempts = 0;  // dispatches so far
     uint8_t holders = 0;   // claims on it: workers running an attempt of it now
     TimePoint deadline{};  // of the attempt running now, when the job has a timeout
+    TimePoint queued{};    // back in the queue since (a retry); unset: since accepted
   };
   struct TaskKey {
     std::string job;
@@ -301,7 +312,11 @@ class Scheduler {
   bool Release(Worker& worker, const std::string& job_id, uint32_t index, uint32_t attempt);
   // An attempt of a task ended without a result (`fault` says how): it runs
   // again, or fails once it has had max_attempts.
-  void Requeue(Job& job, uint32_t index, std::string fault, TimePoint now);
+  void Requeue(Job& job, uint32_t index, std::string fault, Telemetry::Retry why, TimePoint now);
+  // A task's end (with its result when a worker sent one) and a job's, in
+  // telemetry_.
+  void CountTask(const Job& job, bool ok, const pb::Result* result);
+  void CountJob(const Job& job, const std::string& state);
   // Runs again, elsewhere, the tasks whose attempt ran past its deadline.
   void CheckDeadlines(TimePoint now);
   // A drained worker that has exited.
@@ -356,6 +371,7 @@ class Scheduler {
   LedgerCalls ledger_;
   jobs::CoordinatorEnv kind_env_;
   SchedulerStats stats_;
+  Telemetry telemetry_;
 };
 
 }  // namespace fanout::coordinator

@@ -323,6 +323,14 @@ void Scheduler::OnCancel(const PeerId& peer, const pb::Cancel& cancel, TimePoint
   FinishJob(job_id, why, now);
 }
 
+bool Scheduler::CancelJob(const std::string& id, const std::string& why, TimePoint now) {
+  Job* job = FindJob(id);
+  if (job == nullptr) return false;
+  if (job->phase != Job::Phase::kClosing) spdlog::info("job {} {}", id, why);
+  FinishJob(id, why, now);
+  return true;
+}
+
 // ---- listing -------------------------------------------------------------------
 
 pb::JobInfo Scheduler::Info(const Job& job, TimePoint now) const {
@@ -373,23 +381,34 @@ pb::JobInfo Scheduler::EndedInfo(const pb::JobSpec& spec, const pb::JobDone& don
   return info;
 }
 
-void Scheduler::OnJobs(const PeerId& peer, const pb::JobsRequest& request, TimePoint now) {
-  pb::Envelope env = NewEnvelope();
-  pb::JobsReply* reply = env.mutable_jobs_reply();
+pb::JobsReply Scheduler::JobsNow(bool all, TimePoint now) const {
+  pb::JobsReply reply;
   std::vector<const Job*> running;
   for (const auto& [id, job] : jobs_) running.push_back(&job);
   std::sort(running.begin(), running.end(),
             [](const Job* a, const Job* b) { return a->seq < b->seq; });
-  for (const Job* job : running) *reply->add_jobs() = Info(*job, now);
-  if (request.all()) {
-    for (const pb::JobInfo& info : ended_) *reply->add_jobs() = info;
+  for (const Job* job : running) *reply.add_jobs() = Info(*job, now);
+  if (all) {
+    for (const pb::JobInfo& info : ended_) *reply.add_jobs() = info;
   }
+  return reply;
+}
+
+void Scheduler::OnJobs(const PeerId& peer, const pb::JobsRequest& request, TimePoint now) {
+  pb::Envelope env = NewEnvelope();
+  *env.mutable_jobs_reply() = JobsNow(request.all(), now);
   to_clients_.push_back({peer, std::move(env)});
 }
 
 void Scheduler::OnStatus(const PeerId& peer, TimePoint now) {
   pb::Envelope env = NewEnvelope();
-  pb::StatusReply* reply = env.mutable_status_reply();
+  *env.mutable_status_reply() = StatusNow(now);
+  to_clients_.push_back({peer, std::move(env)});
+}
+
+pb::StatusReply Scheduler::StatusNow(TimePoint now) const {
+  pb::StatusReply status;
+  pb::StatusReply* reply = &status;
   reply->set_service("coordinator");
   std::vector<const Worker*> sorted;
   for (const auto& [p, w] : workers_) sorted.push_back(&w);
@@ -440,7 +459,7 @@ void Scheduler::OnStatus(const PeerId& peer, TimePoint now) {
   ledger->set_answered_ms_ago(
       ledger_.heard() ? std::chrono::duration_cast<milliseconds>(now - *ledger_.heard()).count()
                       : -1);
-  to_clients_.push_back({peer, std::move(env)});
+  return status;
 }
 
 // ---- telling clients that their job waits -----------------------------------------

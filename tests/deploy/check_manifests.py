@@ -32,7 +32,8 @@ def port(value):
 
 listens = {
     "coordinator": {port(services["coordinator"]["environment"]["FANOUT_WORKERS_ENDPOINT"]),
-                    port(services["coordinator"]["environment"]["FANOUT_CLIENTS_ENDPOINT"])},
+                    port(services["coordinator"]["environment"]["FANOUT_CLIENTS_ENDPOINT"]),
+                    port(services["coordinator"]["environment"]["FANOUT_HTTP"])},
     "ledger": {port(services["ledger"]["environment"]["FANOUT_LEDGER_ENDPOINT"])},
     "pokedex": {int(services["pokedex"]["environment"]["FANOUT_POKEDEX_PORT"])},
 }
