@@ -311,14 +311,20 @@ void Scheduler::OnCancel(const PeerId& peer, const pb::Cancel& cancel, TimePoint
   if (!cancel.reason().empty()) why += ": " + cancel.reason();
   if (job->phase != Job::Phase::kClosing) spdlog::info("job {} {}", job_id, why);
   // The canceller is told at once, then hears the job end as its other
-  // followers do (a bank job reads its book back first).
+  // followers do (a bank job reads its book back first). One that did not
+  // follow it (`fanout cancel`, or its owner back after a coordinator
+  // restart, before it asked to follow again) gets the results so far too,
+  // as a Watch would: the end may be a normal one, with every result.
   if (job->owner != peer) {
+    const bool following = job->followers.contains(peer);
+    FlushEvents(*job);
     pb::Envelope env = NewEnvelope();
     env.mutable_accepted()->set_job_id(job_id);
     env.mutable_accepted()->set_tasks(static_cast<uint32_t>(job->slots.size()));
     env.mutable_accepted()->set_accepted_us(job->accepted_us);
     to_clients_.push_back({peer, std::move(env)});
     Follow(*job, peer, /*owner=*/false, now);
+    if (!following && journal_ != nullptr) Replay(peer, job_id, journal_->Results(job_id));
   }
   FinishJob(job_id, why, now);
 }
