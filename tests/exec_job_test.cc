@@ -156,7 +156,13 @@ TEST(ExecJobTest, BadOutputAndStrangeCommandsFailTheirTaskNotTheWorker) {
   EXPECT_EQ(j["results"][2]["value"], "left");
   EXPECT_TRUE(Eventually([] { return ProcessesRunning("42.0714").empty(); }))
       << "the daemon outlived its task";
-  EXPECT_LT(PeakRssMiB(worker), 200) << "the worker kept what it was not asked to";
+#ifdef __SANITIZE_ADDRESS__
+  // ASan's quarantine keeps up to 256 MiB of what was freed: still far from 1 GiB.
+  constexpr double kPeakMiB = 600;
+#else
+  constexpr double kPeakMiB = 200;
+#endif
+  EXPECT_LT(PeakRssMiB(worker), kPeakMiB) << "the worker kept what it was not asked to";
   EXPECT_TRUE((*cluster)->workers()[0].Running());
 }
 
