@@ -241,6 +241,9 @@ void Run::OnReady(int fd, TimePoint now) {
   if (err_ && fd == err_.get()) ReadErr();
   if (in_ && fd == in_.get()) WriteIn();
   if (stop_fd_ && fd == stop_fd_.get()) {
+    // The callback may still be writing to the eventfd on the stopping
+    // thread: its end (the destructor waits for it) comes before the close.
+    on_stop_.reset();
     stop_fd_.Close();
     Terminate(Ending::kStopped, now);
   }
