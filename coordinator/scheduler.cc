@@ -19,9 +19,15 @@ uint64_t Scheduler::KindBit(const jobs::JobKind* kind) {
   return 0;
 }
 
+namespace {
+// A job's kind as Telemetry's index: its bit's position.
+size_t KindIndex(uint64_t kind_bit) {
+  return std::min<size_t>(static_cast<size_t>(std::countr_zero(kind_bit)), Telemetry::kKinds - 1);
+}
+}  // namespace
+
 void Scheduler::CountTask(const Job& job, bool ok, const pb::Result* result) {
-  const size_t kind =
-      std::min<size_t>(static_cast<size_t>(std::countr_zero(job.kind_bit)), Telemetry::kKinds - 1);
+  const size_t kind = KindIndex(job.kind_bit);
   const size_t model =
       std::clamp<size_t>(static_cast<size_t>(job.spec.model()), 1, Telemetry::kModels) - 1;
   ++telemetry_.tasks[kind][model][ok ? Telemetry::kOk : Telemetry::kFailed];
@@ -34,11 +40,9 @@ void Scheduler::CountTask(const Job& job, bool ok, const pb::Result* result) {
 }
 
 void Scheduler::CountJob(const Job& job, const std::string& state) {
-  const size_t kind =
-      std::min<size_t>(static_cast<size_t>(std::countr_zero(job.kind_bit)), Telemetry::kKinds - 1);
-  ++telemetry_.jobs[kind][state == "done"     ? Telemetry::kJobDone
-                          : state == "failed" ? Telemetry::kJobFailed
-                                              : Telemetry::kJobCancelled];
+  ++telemetry_.jobs[KindIndex(job.kind_bit)][state == "done"     ? Telemetry::kJobDone
+                                             : state == "failed" ? Telemetry::kJobFailed
+                                                                 : Telemetry::kJobCancelled];
 }
 
 Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_job_id,

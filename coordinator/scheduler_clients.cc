@@ -309,7 +309,6 @@ void Scheduler::OnCancel(const PeerId& peer, const pb::Cancel& cancel, TimePoint
   std::string why = cancel.has_by() ? fmt::format("cancelled by {}", OriginName(cancel.by()))
                                     : std::string("cancelled by the client");
   if (!cancel.reason().empty()) why += ": " + cancel.reason();
-  if (job->phase != Job::Phase::kClosing) spdlog::info("job {} {}", job_id, why);
   // The canceller is told at once, then hears the job end as its other
   // followers do (a bank job reads its book back first). One that did not
   // follow it (`fanout cancel`, or its owner back after a coordinator
@@ -326,12 +325,13 @@ void Scheduler::OnCancel(const PeerId& peer, const pb::Cancel& cancel, TimePoint
     Follow(*job, peer, /*owner=*/false, now);
     if (!following && journal_ != nullptr) Replay(peer, job_id, journal_->Results(job_id));
   }
-  FinishJob(job_id, why, now);
+  CancelJob(job_id, why, now);
 }
 
 bool Scheduler::CancelJob(const std::string& id, const std::string& why, TimePoint now) {
   Job* job = FindJob(id);
   if (job == nullptr) return false;
+  // Said once: a cancel that comes again, or while the job already ends, is quiet.
   if (job->phase != Job::Phase::kClosing) spdlog::info("job {} {}", id, why);
   FinishJob(id, why, now);
   return true;
