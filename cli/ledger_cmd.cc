@@ -25,6 +25,7 @@ Command AddLedger(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_option("--ready-file", options->ready_file,
                   "write the bound endpoint here as JSON once listening");
+  AddHttpFlag(*cmd, options->http, "FANOUT_LEDGER_HTTP", "the ledger's /metrics");
   AddInsecureFlag(*cmd, options->insecure);
   return {cmd, [options, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});

@@ -1,37 +1,18 @@
 #include "coordinator/metrics.h"
 
 #include <fmt/format.h>
-#include <prometheus/text_serializer.h>
-#include <unistd.h>
 
 #include "client/report.h"
 #include "common/codec.h"
-#include "common/subprocess.h"
 #include "jobs/registry.h"
 
 namespace fanout::coordinator {
 namespace {
 
+using http::Bounds;
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
 using prometheus::BuildHistogram;
-
-template <size_t N>
-prometheus::Histogram::BucketBoundaries Bounds(const std::array<double, N>& bounds) {
-  return {bounds.begin(), bounds.end()};
-}
-
-// What a histogram gained since `last`, into the registry's.
-template <size_t N>
-void Move(const Histogram<N>& now, const Histogram<N>& last, prometheus::Histogram& into) {
-  std::vector<double> increments(N + 1);
-  bool any = false;
-  for (size_t i = 0; i <= N; ++i) {
-    increments[i] = static_cast<double>(now.counts[i] - last.counts[i]);
-    any |= increments[i] > 0;
-  }
-  if (any) into.ObserveMultiple(increments, now.sum - last.sum);
-}
 
 std::string KindLabel(size_t index) {
   const auto& all = jobs::Kinds().all();
@@ -42,14 +23,7 @@ std::string KindLabel(size_t index) {
 
 Metrics::Metrics()
     : registry_(std::make_shared<prometheus::Registry>()),
-      tasks_(BuildCounter()
-                 .Name("fanout_tasks_total")
-                 .Help("Tasks ended, by job kind, model and outcome (ok or failed)")
-                 .Register(*registry_)),
-      task_seconds_(BuildHistogram()
-                        .Name("fanout_task_duration_seconds")
-                        .Help("How long tasks ran on their workers, by job kind")
-                        .Register(*registry_)),
+      tasks_(*registry_, "fanout_", "on the workers", jobs::Kinds().NameList()),
       queue_seconds_(BuildHistogram()
                          .Name("fanout_task_queue_seconds")
                          .Help("How long tasks waited to be dispatched (from acceptance, or from "
@@ -101,32 +75,15 @@ Metrics::Metrics()
     workers_.Add({{"state", state}});
   }
   for (const std::string reason : {"worker_lost", "deadline"}) retries_.Add({{"reason", reason}});
-  for (size_t k = 0; k < jobs::Kinds().all().size() && k < Telemetry::kKinds; ++k) {
-    task_seconds_.Add({{"kind", KindLabel(k)}}, Bounds(Telemetry::kDurationBounds));
-  }
 }
 
 void Metrics::Update(const Telemetry& t, const SchedulerStats& stats, const pb::StatusReply& status,
                      const std::vector<double>& commits) {
-  static constexpr std::array<std::string_view, 3> kModels = {"sync", "threads", "async"};
-  static constexpr std::array<std::string_view, 2> kOutcomes = {"ok", "failed"};
   static constexpr std::array<std::string_view, 3> kJobOutcomes = {"done", "failed", "cancelled"};
   static constexpr std::array<std::string_view, 2> kRetries = {"worker_lost", "deadline"};
+  tasks_.Update(t.tasks);
   const size_t kinds = std::min(jobs::Kinds().all().size(), Telemetry::kKinds);
   for (size_t k = 0; k < kinds; ++k) {
-    for (size_t m = 0; m < Telemetry::kModels; ++m) {
-      for (size_t o = 0; o < Telemetry::kOutcomes; ++o) {
-        const uint64_t gained = t.tasks[k][m][o] - last_.tasks[k][m][o];
-        if (gained == 0) continue;
-        tasks_
-            .Add({{"kind", KindLabel(k)},
-                  {"model", std::string(kModels[m])},
-                  {"outcome", std::string(kOutcomes[o])}})
-            .Increment(static_cast<double>(gained));
-      }
-    }
-    Move(t.task_seconds[k], last_.task_seconds[k],
-         task_seconds_.Add({{"kind", KindLabel(k)}}, Bounds(Telemetry::kDurationBounds)));
     for (size_t o = 0; o < Telemetry::kJobOutcomes; ++o) {
       const uint64_t gained = t.jobs[k][o] - last_.jobs[k][o];
       if (gained == 0) continue;
@@ -134,7 +91,7 @@ void Metrics::Update(const Telemetry& t, const SchedulerStats& stats, const pb::
           .Increment(static_cast<double>(gained));
     }
   }
-  Move(t.queue_seconds, last_.queue_seconds, queue_seconds_);
+  http::AddGained(t.queue_seconds, last_.queue_seconds, queue_seconds_);
   for (size_t r = 0; r < Telemetry::kRetries; ++r) {
     const uint64_t gained = t.retries[r] - last_.retries[r];
     if (gained > 0) {
@@ -159,17 +116,6 @@ void Metrics::Update(const Telemetry& t, const SchedulerStats& stats, const pb::
   for (double seconds : commits) commit_seconds_.Observe(seconds);
 }
 
-std::string Metrics::Text() const {
-  std::string text = prometheus::TextSerializer().Serialize(registry_->Collect());
-  text += fmt::format(
-      "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
-      "# TYPE process_cpu_seconds_total counter\n"
-      "process_cpu_seconds_total {:.3f}\n"
-      "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
-      "# TYPE process_resident_memory_bytes gauge\n"
-      "process_resident_memory_bytes {:.0f}\n",
-      CpuMillis(getpid()) / 1000, RssMiB(getpid()) * 1024 * 1024);
-  return text;
-}
+std::string Metrics::Text() const { return http::Exposition(*registry_); }
 
 }  // namespace fanout::coordinator

@@ -22,6 +22,7 @@
 
 #include "coordinator/scheduler.h"
 #include "coordinator/telemetry.h"
+#include "http/metrics.h"
 #include "proto/fanout.pb.h"
 
 namespace fanout::coordinator {
@@ -41,8 +42,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
-  prometheus::Family<prometheus::Counter>& tasks_;
-  prometheus::Family<prometheus::Histogram>& task_seconds_;
+  http::TaskMetrics tasks_;
   prometheus::Histogram& queue_seconds_;
   prometheus::Gauge& tasks_queued_;
   prometheus::Gauge& tasks_running_;

@@ -14,25 +14,6 @@ constexpr std::string_view kCookie = "fanout_token=";
 
 std::once_flag library_once;
 
-std::string_view Reason(int status) {
-  switch (status) {
-    case 200:
-      return "OK";
-    case 303:
-      return "See Other";
-    case 400:
-      return "Bad Request";
-    case 401:
-      return "Unauthorized";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    default:
-      return "Internal Server Error";
-  }
-}
-
 // Constant time in the token's length: a wrong guess says nothing of how
 // much of it was right.
 bool SameToken(std::string_view a, std::string_view b) {
@@ -42,12 +23,20 @@ bool SameToken(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
-void Write(mg_connection* conn, const Response& r, std::string_view extra_headers = {}) {
-  const std::string head = fmt::format(
-      "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\n"
-      "X-Content-Type-Options: nosniff\r\n{}\r\n",
-      r.status, Reason(r.status), r.content_type, r.body.size(), extra_headers);
-  mg_write(conn, head.data(), head.size());
+// Through civetweb's response API, so it knows the length and keeps the
+// connection open for the next request (a dashboard polls every second).
+void Write(mg_connection* conn, const Response& r,
+           const std::vector<std::pair<std::string, std::string>>& extra_headers = {}) {
+  mg_response_header_start(conn, r.status);
+  mg_response_header_add(conn, "Content-Type", r.content_type.c_str(), -1);
+  const std::string length = std::to_string(r.body.size());
+  mg_response_header_add(conn, "Content-Length", length.c_str(), -1);
+  mg_response_header_add(conn, "Cache-Control", "no-store", -1);
+  mg_response_header_add(conn, "X-Content-Type-Options", "nosniff", -1);
+  for (const auto& [name, value] : extra_headers) {
+    mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
+  }
+  mg_response_header_send(conn);
   mg_write(conn, r.body.data(), r.body.size());
 }
 
@@ -82,9 +71,17 @@ Result<std::unique_ptr<Server>> Server::Start(ServerOptions options,
   }
   server->host_ = address.substr(0, colon);
   const std::string threads = std::to_string(server->options_.threads);
-  const std::array<const char*, 7> config = {
-      "listening_ports",    address.c_str(), "num_threads", threads.c_str(),
-      "request_timeout_ms", "10000",         nullptr};
+  const std::array<const char*, 11> config = {"listening_ports",
+                                              address.c_str(),
+                                              "num_threads",
+                                              threads.c_str(),
+                                              "request_timeout_ms",
+                                              "10000",
+                                              "enable_keep_alive",
+                                              "no",
+                                              "tcp_nodelay",
+                                              "1",
+                                              nullptr};
   mg_callbacks callbacks{};
   // civetweb's own messages (a port taken, ...) go to the error below.
   callbacks.log_message = [](const mg_connection*, const char*) { return 1; };
@@ -119,6 +116,9 @@ int Server::Dispatch(mg_connection* conn, void* self) {
 
 bool Server::Authorized(mg_connection* conn, const Request& request) const {
   if (options_.token.empty()) return true;
+  for (const std::string& open : options_.open_paths) {
+    if (request.path == open) return true;
+  }
   if (const char* auth = mg_get_header(conn, "Authorization")) {
     const std::string_view value(auth);
     if (value.starts_with("Bearer ") && SameToken(value.substr(7), options_.token)) return true;
@@ -132,7 +132,6 @@ bool Server::Authorized(mg_connection* conn, const Request& request) const {
       if (SameToken(rest.substr(0, rest.find(';')), options_.token)) return true;
     }
   }
-  (void)request;
   return false;
 }
 
@@ -146,9 +145,10 @@ int Server::Serve(mg_connection* conn) {
   if (!options_.token.empty() && request.path == "/") {
     const std::string token = QueryValue(request.query, "token");
     if (!token.empty() && SameToken(token, options_.token)) {
-      Write(conn, {303, "text/plain", ""},
-            fmt::format("Location: /\r\nSet-Cookie: {}{}; Path=/; HttpOnly; SameSite=Strict\r\n",
-                        kCookie, token));
+      Write(
+          conn, {303, "text/plain", ""},
+          {{"Location", "/"},
+           {"Set-Cookie", fmt::format("{}{}; Path=/; HttpOnly; SameSite=Strict", kCookie, token)}});
       return 303;
     }
   }
@@ -157,7 +157,7 @@ int Server::Serve(mg_connection* conn) {
           {401, "text/plain",
            "this fanout cluster has keys: send \"Authorization: Bearer TOKEN\" (TOKEN is in "
            "the keys' http.token), or open /?token=TOKEN once\n"},
-          "WWW-Authenticate: Bearer realm=\"fanout\"\r\n");
+          {{"WWW-Authenticate", "Bearer realm=\"fanout\""}});
     return 401;
   }
   const Handler* handler = nullptr;

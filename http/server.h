@@ -15,6 +15,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "common/result.h"
 
@@ -43,6 +44,8 @@ struct ServerOptions {
   // the cookie a browser gets from opening "/?token=TOKEN" once.
   std::string token = {};
   int threads = 8;
+  // Paths that answer without the token (health checks carry none).
+  std::vector<std::string> open_paths = {"/healthz"};
 };
 
 class Server {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "http/fetch.h"
+#include "http/metrics.h"
 
 namespace fanout::http {
 namespace {
@@ -68,6 +69,16 @@ TEST(HttpServerTest, WithATokenEveryRequestNeedsItAsBearerOrCookie) {
   EXPECT_EQ(Fetch(url + "/api/status", {"Cookie: xfanout_token=" + token}).status, 401);
 }
 
+TEST(HttpServerTest, HealthChecksNeedNoTokenAndNothingElseIsOpen) {
+  std::map<std::string, Handler> routes = Routes();
+  routes["/healthz"] = [](const Request&) { return Response{200, "text/plain", "ok\n"}; };
+  auto server = Server::Start({.address = "127.0.0.1:0", .token = std::string(32, 't')}, routes);
+  ASSERT_TRUE(server.ok()) << server.error().message;
+  EXPECT_EQ(Fetch((*server)->url() + "/healthz").status, 200);
+  EXPECT_EQ(Fetch((*server)->url() + "/healthz/x").status, 401);
+  EXPECT_EQ(Fetch((*server)->url() + "/").status, 401);
+}
+
 TEST(HttpServerTest, APortAlreadyTakenIsAnErrorThatSaysSo) {
   auto first = Server::Start({.address = "127.0.0.1:0"}, Routes());
   ASSERT_TRUE(first.ok());
@@ -97,6 +108,47 @@ TEST(HttpServerTest, ManyClientsAtOnce) {
   for (std::thread& t : clients) t.join();
   EXPECT_EQ(ok.load(), 320);
   EXPECT_EQ(served.load(), 320);
+}
+
+TEST(MetricsTest, TaskCountsMoveIntoTheRegistryAsTheyGrowAndParse) {
+  prometheus::Registry registry;
+  TaskMetrics metrics(registry, "x_", "here", {"math", "web"});
+  TaskCounts counts;
+  counts.Count(0, 1, true, 0.02);  // math, threads, ok, 20 ms
+  counts.Count(0, 1, false, 2);
+  counts.Count(1, 2, true, -1);  // web, async: never ran (no duration)
+  counts.Count(7, 0, true, 1);   // a kind with no label: counted, not shown
+  counts.Count(0, 5, true, 1);   // no such model: ignored
+  metrics.Update(counts);
+  counts.Count(0, 1, true, 0.02);
+  metrics.Update(counts);
+  const std::string text = Exposition(registry);
+  EXPECT_NE(text.find("x_tasks_total{kind=\"math\",model=\"threads\",outcome=\"ok\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("x_tasks_total{kind=\"math\",model=\"threads\",outcome=\"failed\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("x_tasks_total{kind=\"web\",model=\"async\",outcome=\"ok\"} 1\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("x_task_duration_seconds_count{kind=\"math\"} 3\n"), std::string::npos);
+  EXPECT_NE(text.find("x_task_duration_seconds_bucket{kind=\"math\",le=\"0.05\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(text.find("x_task_duration_seconds_count{kind=\"web\"} 0\n"), std::string::npos)
+      << "every kind's series exists from the start";
+  EXPECT_NE(text.find("# TYPE x_tasks_total counter\n"), std::string::npos);
+  EXPECT_NE(text.find("# TYPE process_resident_memory_bytes gauge\n"), std::string::npos);
+  EXPECT_NE(text.find("process_start_time_seconds 1"), std::string::npos);
+}
+
+TEST(MetricsTest, TheHttpRuleIsTheEndpointsRule) {
+  EXPECT_TRUE(Secured("127.0.0.1:0", nullptr, false).ok());
+  Result<ServerOptions> open = Secured("0.0.0.0:9100", nullptr, false);
+  ASSERT_FALSE(open.ok());
+  EXPECT_EQ(open.error().code, Error::Code::kInvalidArgument);
+  EXPECT_NE(open.error().message.find("--http: listening on tcp://0.0.0.0:9100 without keys"),
+            std::string::npos)
+      << open.error().message;
+  EXPECT_TRUE(Secured("0.0.0.0:9100", nullptr, /*insecure=*/true).ok());
 }
 
 TEST(HttpServerTest, QueryValuesAreDecoded) {

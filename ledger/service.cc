@@ -11,8 +11,10 @@
 #include "common/mutex.h"
 #include "common/ready_file.h"
 #include "common/transport.h"
+#include "http/metrics.h"
 #include "ledger/handler.h"
 #include "ledger/lease.h"
+#include "ledger/metrics.h"
 #include "ledger/store.h"
 
 namespace fanout::ledger {
@@ -39,6 +41,7 @@ class Ledger {
  public:
   Ledger(const LedgerOptions& options, std::unique_ptr<Store> store)
       : options_(options), store_(std::move(store)) {}
+  LedgerMetrics& metrics() { return metrics_; }
   int Run(int signal_fd);
 
  private:
@@ -51,6 +54,7 @@ class Ledger {
 
   LedgerOptions options_;
   std::unique_ptr<Store> store_;
+  LedgerMetrics metrics_;  // counted whether or not --http serves them
   zmq::context_t ctx_{1};
 
   // Main thread only.
@@ -87,6 +91,7 @@ void Ledger::HandlerLoop() {
       const pb::LedgerRequest& request = env->ledger_request();
       pb::Envelope reply = Reply(request);
       const uint64_t ticket = Execute(*store_, request, reply.mutable_ledger_reply());
+      if (request.has_transfer()) metrics_.Transfer(reply.ledger_reply());
       if (ticket == 0 || store_->durable() >= ticket) {
         SendReply(replies, PeerName(peer), reply);
         continue;
@@ -113,7 +118,9 @@ void Ledger::CommitterLoop() {
     }
     // Everything applied so far goes to disk in one transaction; replies
     // that arrive meanwhile wait for the next one.
+    const TimePoint started = Now();
     Result<uint64_t> durable = store_->CommitPending();
+    const double took = std::chrono::duration<double>(Now() - started).count();
     std::deque<Held> ready;
     {
       MutexLock lock(mu_);
@@ -124,9 +131,11 @@ void Ledger::CommitterLoop() {
           ready.push_back(std::move(held_.front()));
           held_.pop_front();
         }
+        metrics_.Waiting(held_.size());
       }
     }
     if (!durable) spdlog::error("ledger: {}", durable.error().message);
+    if (durable && !ready.empty()) metrics_.Committed(took, ready.size());
     for (Held& h : ready) {
       if (!durable) Fail(h.reply.mutable_ledger_reply(), durable.error());
       try {
@@ -325,6 +334,12 @@ int RunLedger(const LedgerOptions& options, int signal_fd) {
     return 1;
   }
   Ledger ledger(options, std::move(*store));
+  Result<std::unique_ptr<http::Server>> http = http::ServeMetricsIfAsked(
+      options.http, options.keys.get(), options.insecure, ledger.metrics().registry(), "ledger");
+  if (!http) {
+    spdlog::error("{}", http.error().message);
+    return 2;
+  }
   return ledger.Run(signal_fd);
 }
 

@@ -27,6 +27,8 @@ struct LedgerOptions {
   std::string db = "fanout-ledger.db";  // ":memory:": nothing survives a restart
   int threads = 0;                      // handler threads; 0: one per core
   std::string ready_file;               // {"endpoint": ..., "pid": ...} once listening
+  // HOST:PORT of its /metrics (empty: none); beyond loopback as `endpoint`.
+  std::string http;
 };
 
 // Serves until `signal_fd` is readable. Returns the exit code.

@@ -34,7 +34,9 @@ listens = {
     "coordinator": {port(services["coordinator"]["environment"]["FANOUT_WORKERS_ENDPOINT"]),
                     port(services["coordinator"]["environment"]["FANOUT_CLIENTS_ENDPOINT"]),
                     port(services["coordinator"]["environment"]["FANOUT_HTTP"])},
-    "ledger": {port(services["ledger"]["environment"]["FANOUT_LEDGER_ENDPOINT"])},
+    "ledger": {port(services["ledger"]["environment"]["FANOUT_LEDGER_ENDPOINT"]),
+               port(services["ledger"]["environment"]["FANOUT_LEDGER_HTTP"])},
+    "worker": {port(services["worker"]["environment"]["FANOUT_WORKER_HTTP"])},
     "pokedex": {int(services["pokedex"]["environment"]["FANOUT_POKEDEX_PORT"])},
 }
 
@@ -55,8 +57,9 @@ for needed in [("Service", "coordinator"), ("Service", "ledger"), ("StatefulSet"
 for path, d in docs:
     name = d["metadata"]["name"]
     if d["kind"] == "Service":
+        # A Service exposes what other pods reach; Prometheus scrapes the pods.
         ports = {p["port"] for p in d["spec"]["ports"]}
-        if name in listens and ports != listens[name]:
+        if name in listens and not ports <= listens[name]:
             errors.append(f"{path}: Service {name} exposes {sorted(ports)}, compose listens on "
                           f"{sorted(listens[name])}")
         continue
@@ -73,6 +76,12 @@ for path, d in docs:
         if name in listens and ports != listens[name]:
             errors.append(f"{path}: {name} declares ports {sorted(ports)}, it listens on "
                           f"{sorted(listens[name])}")
+    annotations = d["spec"]["template"]["metadata"].get("annotations", {})
+    http = [k for k in services[name]["environment"] if k.endswith("_HTTP")]
+    if http and annotations.get("prometheus.io/scrape") != "true":
+        errors.append(f"{path}: {name} serves /metrics but has no prometheus.io/scrape annotation")
+    if http and annotations.get("prometheus.io/port") != str(port(services[name]["environment"][http[0]])):
+        errors.append(f"{path}: {name}'s prometheus.io/port is not its --http port")
     keyed = "FANOUT_KEYS" in services[name]["environment"]
     secrets = [v for v in pod.get("volumes", []) if v.get("secret", {}).get("secretName") == "fanout-keys"]
     if keyed and not secrets:
