@@ -14,9 +14,11 @@
 //    job fills the worker, against the same small job alone (target: within
 //    3x); and the throughput of 10 jobs at once against one job of the same
 //    tasks (target: within 10%).
-//  - with --dashboard: throughput while /metrics, /api/status and /api/jobs
-//    are fetched every 100 ms (a dashboard open, Prometheus scraping)
-//    against without, their runs taking turns on one cluster (target: 0.95);
+//  - with --dashboard: throughput while /metrics, /api/status, /api/jobs and
+//    /api/rate are fetched every 100 ms (Prometheus scraping, a dashboard
+//    open) and the running job's timeline every second (the job selected on
+//    the page, followed live) against without, their
+//    runs taking turns on one cluster (target: 0.95);
 //  - with --keys: throughput and round trip (threads) on a keyed cluster
 //    (CURVE on every connection, keys made here) against a plain one, their
 //    runs taking turns in the same process.
@@ -232,22 +234,47 @@ Result<nlohmann::json> Curve(int runs, uint32_t tasks, uint32_t roundtrips, uint
   return out;
 }
 
-// Throughput with the HTTP side busy (every 100 ms: /metrics, /api/status,
-// /api/jobs) against idle, runs in turn on one cluster.
+// Throughput with the HTTP side busy (as the header says) against idle,
+// runs in turn on one cluster.
 Result<nlohmann::json> Dashboard(client::LocalCluster& cluster, client::JobClient& client, int runs,
                                  uint32_t tasks, uint32_t concurrency) {
   if (cluster.http_url().empty()) return Unavailable("the coordinator serves no HTTP");
   std::vector<double> idle, watched;
-  uint64_t fetches = 0;
+  uint64_t fetches = 0, views = 0;
   for (int i = 0; i < runs; ++i) {
     for (bool scraping : {false, true}) {
       std::atomic<bool> stop{false};
       std::thread scraper;
       if (scraping) {
         scraper = std::thread([&] {
-          while (!stop) {
-            for (const char* path : {"/metrics", "/api/status", "/api/jobs"}) {
-              if (http::Fetch(cluster.http_url() + path).status == 200) ++fetches;
+          // This run's job, as the page lists it (a snapshot up to 200 ms old
+          // may still list the last run's as running).
+          const int64_t started_ms = UnixMicros() / 1000;
+          std::string selected;
+          int selected_at = -1;  // the turn the job was selected: viewed then, then every second
+          for (int turn = 0; !stop; ++turn) {
+            for (const char* path : {"/metrics", "/api/status", "/api/jobs", "/api/rate"}) {
+              http::Fetched got = http::Fetch(cluster.http_url() + path);
+              if (got.status != 200) continue;
+              ++fetches;
+              if (selected.empty() && std::string_view(path) == "/api/jobs") {
+                const auto jobs = nlohmann::json::parse(got.body, nullptr, false);
+                for (const auto& job : jobs.is_array() ? jobs : nlohmann::json::array()) {
+                  if (job["ended_ms"].is_null() && job["accepted_ms"] >= started_ms) {
+                    selected = job["job_id"];
+                    selected_at = turn;
+                  }
+                }
+              }
+            }
+            if (!selected.empty() && (turn - selected_at) % 10 == 0) {
+              for (const char* view : {"/timeline.svg"}) {
+                if (http::Fetch(cluster.http_url() + "/api/jobs/" + selected + view).status ==
+                    200) {
+                  ++fetches;
+                  ++views;
+                }
+              }
             }
             std::this_thread::sleep_for(milliseconds(100));
           }
@@ -267,7 +294,8 @@ Result<nlohmann::json> Dashboard(client::LocalCluster& cluster, client::JobClien
       {"scraped_tasks_per_s_median", std::round(Median(watched))},
       // Target: at least 0.95.
       {"scraped_over_idle", std::round(Median(watched) / Median(idle) * 1000) / 1000},
-      {"fetches", fetches}};
+      {"fetches", fetches},
+      {"job_views", views}};
 }
 
 int Main(int argc, char** argv) {

@@ -64,11 +64,7 @@ Command AddCoordinator(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_option("--ready-file", options->ready_file,
                   "write the bound endpoints here as JSON once listening");
-  cmd->add_option("--http", options->http,
-                  "HOST:PORT of the dashboard, /metrics and /api (empty: none; with keys it asks "
-                  "for the keys' http.token)")
-      ->envname("FANOUT_HTTP")
-      ->capture_default_str();
+  AddHttpFlag(*cmd, options->http, "FANOUT_HTTP", "the dashboard, /metrics and /api");
   AddInsecureFlag(*cmd, options->insecure);
   return {cmd, [options, heartbeat_ms, task_timeout_ms, grace_s, keep_h, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});

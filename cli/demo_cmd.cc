@@ -26,6 +26,7 @@ struct DemoFlags {
   int64_t iterations = 2'000'000;
   bool quick = false;
   std::string out = "fanout-report";
+  std::string http = "127.0.0.1:0";  // the coordinator's dashboard; port 0: any free one
 };
 
 // One row of the table: a job under a model (and a mode, for bank jobs).
@@ -128,6 +129,8 @@ int RunDemo(const DemoFlags& flags, const GlobalFlags& global) {
   options.workers = workers;
   options.coordinator_flags = {"--ledger", (*ledger)->address()};
   options.worker_flags = {"--allow-exec", "--exec-allow", "sleep"};
+  if (!flags.http.empty())
+    options.coordinator_flags.insert(options.coordinator_flags.end(), {"--http", flags.http});
   auto cluster = client::LocalCluster::Start(options);
   if (!cluster) return fail(cluster.error().message);
   client::JobClient client({.endpoint = (*cluster)->clients_endpoint()});
@@ -192,6 +195,9 @@ Command AddDemo(CLI::App& app, const GlobalFlags& global) {
       ->capture_default_str();
   cmd->add_flag("--quick", f->quick, "a tenth of the math iterations");
   cmd->add_option("--out", f->out, "where the timelines and index.html go")->capture_default_str();
+  cmd->add_option("--http", f->http,
+                  "HOST:PORT of the cluster's dashboard (port 0: any free one; loopback only)")
+      ->capture_default_str();
   return {cmd, [f, &global] { return RunDemo(*f, global); }};
 }
 

@@ -130,9 +130,36 @@ Result<pb::Accepted> JobClient::Answer(const std::string& asked, int cancel_fd, 
   }
 }
 
-Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer, int cancel_fd) {
+JobReport StartReport(const pb::JobSpec& spec, const pb::Accepted& accepted) {
   JobReport report;
   report.spec = spec;
+  report.job_id = accepted.job_id();
+  report.accepted_us = accepted.accepted_us();
+  report.tasks.resize(accepted.tasks());
+  for (uint32_t i = 0; i < report.tasks.size(); ++i) report.tasks[i].index = i + 1;
+  return report;
+}
+
+void ApplyEvents(JobReport& report, const pb::TaskEvents& events, JobObserver& observer) {
+  for (const pb::TaskEvent& event : events.events()) {
+    if (event.index() == 0 || event.index() > report.tasks.size()) continue;
+    TaskRecord& task = report.tasks[event.index() - 1];
+    task.worker = event.worker();
+    if (event.type() == pb::TaskEvent::DISPATCHED) {
+      ++task.dispatches;
+      observer.OnDispatched(report, task, event.attempt());
+    } else if (event.type() == pb::TaskEvent::DONE && task.done) {
+      if (!events.replay()) ++report.duplicate_results;
+    } else if (event.type() == pb::TaskEvent::DONE) {
+      task.done = true;
+      task.result = event.result();
+      ++report.finished;
+      observer.OnDone(report, task);
+    }
+  }
+}
+
+Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer, int cancel_fd) {
   const TimePoint started = Now();
   pb::Envelope submit = NewEnvelope();
   *submit.mutable_submit()->mutable_spec() = spec;
@@ -140,10 +167,7 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
   bool cancelled = false;
   Result<pb::Accepted> accepted = Answer("submit", cancel_fd, &cancelled);
   if (!accepted) return accepted.error();
-  report.job_id = accepted->job_id();
-  report.accepted_us = accepted->accepted_us();
-  report.tasks.resize(accepted->tasks());
-  for (uint32_t i = 0; i < report.tasks.size(); ++i) report.tasks[i].index = i + 1;
+  JobReport report = StartReport(spec, *accepted);
   observer.OnAccepted(report);
   return Follow(std::move(report), observer, cancel_fd, /*owner=*/true, started);
 }
@@ -168,12 +192,7 @@ Result<JobReport> JobClient::Watch(const std::string& job_id, JobObserver& obser
   bool cancelled = false;
   Result<pb::Accepted> accepted = Answer("watch", cancel_fd, &cancelled);
   if (!accepted) return accepted.error();
-  JobReport report;
-  report.job_id = job_id;
-  report.spec = accepted->spec();
-  report.accepted_us = accepted->accepted_us();
-  report.tasks.resize(accepted->tasks());
-  for (uint32_t i = 0; i < report.tasks.size(); ++i) report.tasks[i].index = i + 1;
+  JobReport report = StartReport(accepted->spec(), *accepted);
   if (until_now && !accepted->ended()) return report;  // still running: no JobDone
   observer.OnAccepted(report);
   return Follow(std::move(report), observer, cancel_fd, /*owner=*/false, started);
@@ -232,27 +251,14 @@ Result<JobReport> JobClient::Follow(JobReport report, JobObserver& observer, int
     watching = false;
     if (env->has_events()) {
       if (env->events().job_id() != report.job_id) continue;  // from an earlier job
-      for (const pb::TaskEvent& event : env->events().events()) {
-        if (event.index() == 0 || event.index() > report.tasks.size()) continue;
-        TaskRecord& task = report.tasks[event.index() - 1];
-        task.worker = event.worker();
-        if (event.type() == pb::TaskEvent::DISPATCHED) {
-          ++task.dispatches;
-          observer.OnDispatched(report, task, event.attempt());
-        } else if (event.type() == pb::TaskEvent::DONE && task.done) {
-          if (!env->events().replay()) ++report.duplicate_results;
-        } else if (event.type() == pb::TaskEvent::DONE) {
-          task.done = true;
-          task.result = event.result();
-          ++report.finished;
-          observer.OnDone(report, task);
-        }
-      }
+      ApplyEvents(report, env->events(), observer);
     } else if (env->has_waiting() && env->waiting().job_id() == report.job_id) {
       observer.OnWaiting(report, env->waiting().reason());
     } else if (env->has_job_done() && env->job_done().job_id() == report.job_id) {
       report.done = env->job_done();
-      report.wall_ms = ToMillis(Now() - started);
+      // Its submitter times the job itself; a watcher (or `fanout result`)
+      // says what the coordinator measured, from acceptance to its end.
+      report.wall_ms = owner ? ToMillis(Now() - started) : report.done.wall_ms();
       return report;
     } else if (env->has_error() && env->error().code() == pb::Error::UNKNOWN_JOB) {
       return Unavailable("{}", env->error().message());

@@ -57,6 +57,15 @@ class JobObserver {
   virtual void OnWaiting(const JobReport&, const std::string& /*reason*/) {}
 };
 
+// A report for the job `accepted` (the answer to a Submit or a Watch)
+// describes, before any of its events.
+JobReport StartReport(const pb::JobSpec& spec, const pb::Accepted& accepted);
+
+// Takes a job's events into `report` as a client following the job does
+// (a task done twice counts once, and as a duplicate unless replayed),
+// telling `observer` of each.
+void ApplyEvents(JobReport& report, const pb::TaskEvents& events, JobObserver& observer);
+
 // The math job: `count` tasks, task i computing from start i (1, 2, ...)
 // over `iterations`, under `model`; other fields left at their defaults.
 pb::JobSpec MathJob(pb::Model model, uint32_t count, uint64_t iterations);

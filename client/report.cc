@@ -1,8 +1,10 @@
 #include "client/report.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <cmath>
+#include <set>
 
 #include "common/text.h"
 #include "jobs/registry.h"
@@ -28,12 +30,31 @@ std::string FormatValue(const pb::Result& r) {
   return "";
 }
 
-nlohmann::json ReportJson(const JobReport& report) {
-  const pb::JobDone& done = report.done;
+std::string EndedState(const pb::JobDone& done) {
+  const std::string& reason = done.reason();
+  const bool cancelled = reason.starts_with("cancelled") || reason == "the client went away" ||
+                         reason.starts_with("the coordinator stopped");
+  return cancelled ? "cancelled" : !reason.empty() || done.failed() > 0 ? "failed" : "done";
+}
+
+nlohmann::json ReportJson(const JobReport& report, bool with_results) {
+  const bool ended = !report.done.job_id().empty();
+  pb::JobDone done = report.done;
+  if (!ended) {  // the counts so far
+    done = pb::JobDone();
+    std::set<std::string> workers;
+    done.set_tasks(static_cast<uint32_t>(report.tasks.size()));
+    for (const TaskRecord& task : report.tasks) {
+      if (!task.done) continue;
+      task.result.ok() ? done.set_ok(done.ok() + 1) : done.set_failed(done.failed() + 1);
+      if (!task.result.worker_id().empty()) workers.insert(task.result.worker_id());
+    }
+    done.set_workers_used(static_cast<uint32_t>(workers.size()));
+  }
   const jobs::JobKind* kind = jobs::Kinds().For(report.spec);
   nlohmann::json results = nlohmann::json::array();
   for (const TaskRecord& task : report.tasks) {
-    if (!task.done) continue;  // a cancelled job reports what finished
+    if (!task.done || !with_results) continue;  // a cancelled job reports what finished
     const pb::Result& r = task.result;
     nlohmann::json row = {
         {"index", task.index},
@@ -60,14 +81,15 @@ nlohmann::json ReportJson(const JobReport& report) {
       {"job_id", report.job_id},
       {"kind", jobs::KindName(report.spec)},
       {"model", ModelName(report.spec.model())},
+      {"state", ended ? EndedState(done) : "running"},
       {"concurrency", done.concurrency() > 0 ? done.concurrency() : report.spec.concurrency()},
       {"workers_used", done.workers_used()},
       {"tasks", done.tasks()},
       {"ok", done.ok()},
       {"failed", done.failed()},
       {"wall_ms", Round1(report.wall_ms)},
-      {"results", std::move(results)},
   };
+  if (with_results) out["results"] = std::move(results);
   if (!done.reason().empty()) out["ended_early"] = done.reason();
   if (done.has_ledger()) {
     const pb::LedgerSnapshot& l = done.ledger();
@@ -86,20 +108,34 @@ std::string WorkerState(const pb::StatusReply::Worker& w) {
   return w.inflight() > 0 ? "working" : "idle";
 }
 
+std::string Runs(const pb::StatusReply::Worker& w) {
+  std::string out;
+  for (const std::string& kind : w.serves()) {
+    if (!out.empty()) out += ", ";
+    out += kind;
+    if (kind == "call" && !w.functions().empty()) {
+      out += fmt::format(" ({})", fmt::join(w.functions(), ", "));
+    }
+  }
+  return out;
+}
+
 nlohmann::json StatusJson(const pb::StatusReply& s) {
   nlohmann::json workers = nlohmann::json::array();
   for (const auto& w : s.workers()) {
-    workers.push_back({{"worker_id", w.worker_id()},
-                       {"host", w.host()},
-                       {"pid", w.pid()},
-                       {"state", WorkerState(w)},
-                       {"threads", w.concurrency()},
-                       {"slots", w.slots() > 0 ? nlohmann::json(w.slots()) : nullptr},
-                       {"in_flight", w.inflight()},
-                       {"done", w.done()},
-                       {"failed", w.failed()},
-                       {"heard_ms_ago", w.heard_ms_ago()},
-                       {"serves", std::vector<std::string>(w.serves().begin(), w.serves().end())}});
+    workers.push_back(
+        {{"worker_id", w.worker_id()},
+         {"host", w.host()},
+         {"pid", w.pid()},
+         {"state", WorkerState(w)},
+         {"threads", w.concurrency()},
+         {"slots", w.slots() > 0 ? nlohmann::json(w.slots()) : nullptr},
+         {"in_flight", w.inflight()},
+         {"done", w.done()},
+         {"failed", w.failed()},
+         {"heard_ms_ago", w.heard_ms_ago()},
+         {"serves", std::vector<std::string>(w.serves().begin(), w.serves().end())},
+         {"functions", std::vector<std::string>(w.functions().begin(), w.functions().end())}});
   }
   nlohmann::json ledger = nullptr;
   if (!s.ledger().endpoint().empty()) {

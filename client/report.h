@@ -9,13 +9,21 @@
 
 namespace fanout::client {
 
-// {"job_id", "kind", "model", "concurrency", "workers_used", "tasks", "ok",
-//  "failed", "wall_ms", "results": [{"index", "ok", "value", "error",
-//  "worker", "attempts", "start_ms", "end_ms"}]}, results sorted by index.
+// {"job_id", "kind", "model", "state", "concurrency", "workers_used",
+//  "tasks", "ok", "failed", "wall_ms", "results": [{"index", "ok", "value",
+//  "error", "worker", "attempts", "start_ms", "end_ms"}]}, results sorted by
+// index. A job still running (no JobDone yet) is "running", with the
+// counts so far.
 // Times are milliseconds; start_ms/end_ms count from the job's acceptance.
 // A value that is not text is base64 with "value_encoding": "base64"; kinds
 // add fields of their own (exec: "exit_code"). docs/DESIGN.md has it all.
-nlohmann::json ReportJson(const JobReport& report);
+// Without `with_results`, the same object but for "results" (the summary).
+nlohmann::json ReportJson(const JobReport& report, bool with_results = true);
+
+// How a job ended: "cancelled" (by someone, its client gone, the
+// coordinator stopping), "failed" (a task failed, or it ended early for
+// another reason) or "done".
+std::string EndedState(const pb::JobDone& done);
 
 // `fanout jobs --json`: one job, {"job_id", "kind", "model", "state",
 // "tasks", "ok", "failed", "running", "workers", "priority", "detached",
@@ -27,6 +35,9 @@ nlohmann::json StatusJson(const pb::StatusReply& status);
 // A worker's state: "draining", "busy" when every slot (or, without a cap,
 // its default pool) is taken, "working" or "idle".
 std::string WorkerState(const pb::StatusReply::Worker& worker);
+// What a worker runs, as `fanout status` shows it: "math, web, bank" or
+// "call (resize, thumb)".
+std::string Runs(const pb::StatusReply::Worker& worker);
 
 // A result's value for people: "2000001.0" (as Python prints floats),
 // "Bulbasaur", "(12 bytes, not text)".

@@ -12,6 +12,7 @@ JobReport MathReport() {
   report.job_id = "abc-1";
   report.accepted_us = 1'000'000;
   report.wall_ms = 1840.04;
+  report.done.set_job_id("abc-1");
   report.done.set_tasks(2);
   report.done.set_ok(1);
   report.done.set_failed(1);
@@ -35,11 +36,41 @@ JobReport MathReport() {
   return report;
 }
 
+TEST(ReportTest, AJobStillRunningSaysSoWithItsCountsSoFar) {
+  JobReport report = MathReport();
+  report.done = pb::JobDone();  // no JobDone yet
+  report.tasks.resize(3);
+  report.tasks[2].index = 3;  // not done
+  const nlohmann::json j = ReportJson(report);
+  EXPECT_EQ(j["state"], "running");
+  EXPECT_EQ(j["tasks"], 3);
+  EXPECT_EQ(j["ok"], 1);
+  EXPECT_EQ(j["failed"], 1);
+  EXPECT_EQ(j["workers_used"], 2);
+  EXPECT_EQ(j["results"].size(), 2u);
+}
+
+TEST(ReportTest, AnEndedJobsStateSaysHowItEnded) {
+  pb::JobDone done;
+  done.set_tasks(3);
+  done.set_ok(3);
+  EXPECT_EQ(EndedState(done), "done");
+  done.set_failed(1);
+  EXPECT_EQ(EndedState(done), "failed");
+  done.set_reason("cancelled by ann@host (pid 7): wrong input");
+  EXPECT_EQ(EndedState(done), "cancelled");
+  done.set_reason("the client went away");
+  EXPECT_EQ(EndedState(done), "cancelled");
+  done.set_reason("the ledger did not answer");
+  EXPECT_EQ(EndedState(done), "failed");
+}
+
 TEST(ReportTest, JsonFollowsTheOutputContract) {
   const nlohmann::json j = ReportJson(MathReport());
   EXPECT_EQ(j["job_id"], "abc-1");
   EXPECT_EQ(j["kind"], "math");
   EXPECT_EQ(j["model"], "threads");
+  EXPECT_EQ(j["state"], "failed");
   EXPECT_EQ(j["concurrency"], 6);
   EXPECT_EQ(j["workers_used"], 2);
   EXPECT_EQ(j["tasks"], 2);

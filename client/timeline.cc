@@ -23,25 +23,35 @@ std::string Ms(double ms) {
 
 }  // namespace
 
-Timeline LayOut(const JobReport& report) {
+Timeline LayOut(const JobReport& report, size_t max_bars) {
   Timeline t;
-  std::map<std::pair<std::string, uint32_t>, size_t> lane_of;
+  std::vector<const TaskRecord*> drawn;
   for (const TaskRecord& task : report.tasks) {
-    if (task.done && task.result.started_us() > 0) {
-      lane_of.emplace(std::pair{task.result.worker_id(), task.result.thread()}, 0);
-    }
+    if (task.done && task.result.started_us() > 0) drawn.push_back(&task);
+  }
+  if (drawn.size() > max_bars) {
+    std::nth_element(drawn.begin(), drawn.end() - static_cast<ptrdiff_t>(max_bars), drawn.end(),
+                     [](const TaskRecord* a, const TaskRecord* b) {
+                       return a->result.started_us() < b->result.started_us();
+                     });
+    drawn.erase(drawn.begin(), drawn.end() - static_cast<ptrdiff_t>(max_bars));
+    std::sort(drawn.begin(), drawn.end(),
+              [](const TaskRecord* a, const TaskRecord* b) { return a->index < b->index; });
+  }
+  std::map<std::pair<std::string, uint32_t>, size_t> lane_of;
+  for (const TaskRecord* task : drawn) {
+    lane_of.emplace(std::pair{task->result.worker_id(), task->result.thread()}, 0);
   }
   for (auto& [key, index] : lane_of) {
     index = t.lanes.size();
     t.lanes.push_back({key.first, key.second});
   }
-  for (const TaskRecord& task : report.tasks) {
-    if (!task.done || task.result.started_us() <= 0) continue;
-    const pb::Result& r = task.result;
+  for (const TaskRecord* task : drawn) {
+    const pb::Result& r = task->result;
     Timeline::Bar bar;
     bar.lane = lane_of.at({r.worker_id(), r.thread()});
     bar.row = 0;
-    bar.index = task.index;
+    bar.index = task->index;
     bar.start_ms = (r.started_us() - report.accepted_us) / 1000.0;
     bar.end_ms = (r.finished_us() - report.accepted_us) / 1000.0;
     bar.ok = r.ok();

@@ -12,6 +12,7 @@
 //   WriteFile("run.json", RenderTrace(t).dump());
 #pragma once
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -48,7 +49,8 @@ struct Timeline {
 // bigger ones a row per lane.
 inline constexpr size_t kRowPerTaskLimit = 200;
 
-Timeline LayOut(const JobReport& report);
+// At most `max_bars` bars: the tasks that started last.
+Timeline LayOut(const JobReport& report, size_t max_bars = SIZE_MAX);
 
 // A tick step for an axis of `span_ms`: 1, 2 or 5 times a power of ten,
 // giving 4 to 10 ticks.

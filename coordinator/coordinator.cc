@@ -334,6 +334,9 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       for (const HttpSide::CancelRequest& cancel : http->TakeCancels()) {
         scheduler.CancelJob(cancel.job_id, fmt::format("cancelled by {}", cancel.by), now);
       }
+      // Last before sending: what the scheduler says to the dashboard goes
+      // to it, never out of a socket.
+      http->Exchange(scheduler, now);
       if (http->Due(now)) http->Publish(scheduler, std::exchange(commits, {}), now);
     }
     to_workers.Flush(workers, scheduler.to_workers());

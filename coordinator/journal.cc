@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <map>
 
 namespace fanout::coordinator {
@@ -53,11 +54,14 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   journal->results_ = Statement(db,
                                 "SELECT batch FROM results WHERE rowid BETWEEN ?2 AND ?3 AND job "
                                 "IN (?1, '*') ORDER BY rowid");
+  journal->latest_ = Statement(db,
+                               "SELECT batch FROM results WHERE rowid BETWEEN ?2 AND ?3 AND job "
+                               "IN (?1, '*') ORDER BY rowid DESC");
   journal->bounds_ = Statement(db, "SELECT first_result, last_result FROM jobs WHERE id = ?1");
   journal->done_ = Statement(db, "SELECT done FROM jobs WHERE id = ?1 AND done IS NOT NULL");
   for (const Statement* s :
        {&journal->accepted_, &journal->finished_, &journal->first_, &journal->completed_,
-        &journal->results_, &journal->bounds_, &journal->done_}) {
+        &journal->results_, &journal->latest_, &journal->bounds_, &journal->done_}) {
     if (!*s) return Internal("the journal {}: {}", path, sqlite3_errmsg(db));
   }
   return journal;
@@ -66,7 +70,8 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
 Journal::~Journal() {
   if ((in_transaction_ || !batch_.empty()) && !Commit())
     spdlog::error("journal: the last changes are lost: {}", broken_);
-  for (Statement* s : {&accepted_, &finished_, &first_, &completed_, &results_, &bounds_, &done_}) {
+  for (Statement* s :
+       {&accepted_, &finished_, &first_, &completed_, &results_, &latest_, &bounds_, &done_}) {
     *s = Statement();
   }
   sqlite3_close(db_);
@@ -171,9 +176,8 @@ Result<std::vector<JournaledJob>> Journal::Unfinished() {
   return out;
 }
 
-std::vector<pb::Result> Journal::Results(const std::string& job_id) {
+std::optional<std::pair<int64_t, int64_t>> Journal::Bounds(const std::string& job_id) {
   WriteBatch();  // so what this turn finished is included
-  std::map<uint32_t, pb::Result> by_index;
   // Its rows lie between its bounds; none yet without a lower one.
   Bind(bounds_.get(), 1, job_id);
   const bool found = sqlite3_step(bounds_.get()) == SQLITE_ROW &&
@@ -183,28 +187,54 @@ std::vector<pb::Result> Journal::Results(const std::string& job_id) {
                            ? sqlite3_column_int64(bounds_.get(), 1)
                            : INT64_MAX;
   sqlite3_reset(bounds_.get());
-  if (!found) return {};
-  Bind(results_.get(), 1, job_id);
-  sqlite3_bind_int64(results_.get(), 2, first);
-  sqlite3_bind_int64(results_.get(), 3, last);
-  while (sqlite3_step(results_.get()) == SQLITE_ROW) {
-    const std::string batch = Text(results_.get(), 0);
-    for (size_t at = 0; at + 4 <= batch.size();) {
+  if (!found) return std::nullopt;
+  return std::pair{first, last};
+}
+
+void Journal::ReadRows(Statement& rows, const std::string& job_id,
+                       const std::function<bool(pb::Result&&)>& take) {
+  const std::optional<std::pair<int64_t, int64_t>> bounds = Bounds(job_id);
+  if (!bounds) return;
+  Bind(rows.get(), 1, job_id);
+  sqlite3_bind_int64(rows.get(), 2, bounds->first);
+  sqlite3_bind_int64(rows.get(), 3, bounds->second);
+  bool more = true;
+  while (more && sqlite3_step(rows.get()) == SQLITE_ROW) {
+    const std::string batch = Text(rows.get(), 0);
+    for (size_t at = 0; more && at + 4 <= batch.size();) {
       size_t size = 0;
       for (int i = 0; i < 4; ++i) size |= size_t{static_cast<uint8_t>(batch[at + i])} << (8 * i);
       if (at + 4 + size > batch.size()) break;  // torn: cannot happen inside a commit
       pb::Result result;
       if (result.ParseFromArray(batch.data() + at + 4, static_cast<int>(size)) &&
           result.job_id() == job_id) {
-        by_index.try_emplace(result.index(), std::move(result));  // the first one wins
+        more = take(std::move(result));
       }
       at += 4 + size;
     }
   }
-  sqlite3_reset(results_.get());
+  sqlite3_reset(rows.get());
+}
+
+std::vector<pb::Result> Journal::Results(const std::string& job_id) {
+  std::map<uint32_t, pb::Result> by_index;
+  ReadRows(results_, job_id, [&](pb::Result&& result) {
+    by_index.try_emplace(result.index(), std::move(result));  // the first one wins
+    return true;
+  });
   std::vector<pb::Result> out;
   out.reserve(by_index.size());
   for (auto& [index, result] : by_index) out.push_back(std::move(result));
+  return out;
+}
+
+std::vector<pb::Result> Journal::LatestResults(const std::string& job_id, size_t n) {
+  std::vector<pb::Result> out;
+  if (n == 0) return out;
+  ReadRows(latest_, job_id, [&](pb::Result&& result) {
+    out.push_back(std::move(result));
+    return out.size() < n;
+  });
   return out;
 }
 

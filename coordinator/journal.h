@@ -21,6 +21,7 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,6 +64,9 @@ class Journal {
   Result<std::vector<JournaledJob>> Unfinished();
   // A job's finished results, in index order; its JobDone once it ended.
   std::vector<pb::Result> Results(const std::string& job_id);
+  // The last `n` results the job finished (most recent first), reading no
+  // more of the log than those take.
+  std::vector<pb::Result> LatestResults(const std::string& job_id, size_t n);
   std::optional<pb::JobDone> Done(const std::string& job_id);
   // A job that ended, with its results; nullopt if it did not (or is gone).
   std::optional<JournaledJob> Ended(const std::string& job_id);
@@ -81,11 +85,16 @@ class Journal {
   void Begin();
   // Writes the results gathered since the last call as one row.
   void WriteBatch();
+  // The rowids a job's results lie between; nullopt before its first.
+  std::optional<std::pair<int64_t, int64_t>> Bounds(const std::string& job_id);
+  // Each of the job's results in the rows `rows` selects, until `take` says no more.
+  void ReadRows(Statement& rows, const std::string& job_id,
+                const std::function<bool(pb::Result&&)>& take);
 
   sqlite3* db_;
   bool in_transaction_ = false;
   std::string broken_;
-  Statement accepted_, finished_, first_, completed_, results_, bounds_, done_;
+  Statement accepted_, finished_, first_, completed_, results_, latest_, bounds_, done_;
   std::string batch_;                          // results not yet written
   std::unordered_set<std::string> bounded_;    // running jobs whose first row is written
   std::unordered_set<std::string> unbounded_;  // jobs in batch_ not yet bounded

@@ -106,6 +106,17 @@ TEST_F(JournalTest, JobsRunningTogetherShareRowsAndEachGetsOnlyItsOwn) {
   EXPECT_EQ((*journal)->Results("c").size(), 25u);
   for (const pb::Result& r : (*journal)->Results("c")) EXPECT_EQ(r.job_id(), "c");
   EXPECT_TRUE((*journal)->Results("nobody").empty());
+  // The latest few, the most recent first, only the job's own; the turn's
+  // own results (not yet committed) included.
+  (*journal)->Finished(Done("b", 51));
+  std::vector<uint32_t> latest;
+  for (const pb::Result& r : (*journal)->LatestResults("c", 3)) latest.push_back(r.index());
+  EXPECT_EQ(latest, (std::vector<uint32_t>{50, 48, 46}));
+  EXPECT_EQ((*journal)->LatestResults("b", 1)[0].index(), 51u);
+  EXPECT_EQ((*journal)->LatestResults("c", 100).size(), 25u);
+  EXPECT_TRUE((*journal)->LatestResults("c", 0).empty());
+  EXPECT_TRUE((*journal)->LatestResults("nobody", 5).empty());
+  ASSERT_TRUE((*journal)->Commit().ok());
   // A job accepted now has nothing, though rows are around it.
   (*journal)->Accepted("d", "c", MathSpec(5), 40);
   EXPECT_TRUE((*journal)->Results("d").empty());
@@ -114,7 +125,7 @@ TEST_F(JournalTest, JobsRunningTogetherShareRowsAndEachGetsOnlyItsOwn) {
   ASSERT_TRUE((*journal)->Commit().ok());
   EXPECT_TRUE((*journal)->Results("old").empty());
   EXPECT_FALSE((*journal)->Done("a").has_value());
-  EXPECT_EQ((*journal)->Results("b").size(), 50u);
+  EXPECT_EQ((*journal)->Results("b").size(), 51u);
   EXPECT_EQ((*journal)->Results("c").size(), 25u);
   // ...and a restart finds the same.
   journal->reset();
@@ -124,7 +135,7 @@ TEST_F(JournalTest, JobsRunningTogetherShareRowsAndEachGetsOnlyItsOwn) {
   ASSERT_TRUE(jobs.ok());
   std::map<std::string, size_t> found;
   for (const JournaledJob& job : *jobs) found[job.id] = job.results.size();
-  EXPECT_EQ(found, (std::map<std::string, size_t>{{"b", 50}, {"c", 25}, {"d", 0}}));
+  EXPECT_EQ(found, (std::map<std::string, size_t>{{"b", 51}, {"c", 25}, {"d", 0}}));
 }
 
 TEST_F(JournalTest, AJournalFromTheVersionBeforeIsReadAndUpgraded) {

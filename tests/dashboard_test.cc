@@ -41,12 +41,33 @@ double Sample(const std::string& text, const std::string& name,
   return sum;
 }
 
-std::string Metrics(const client::LocalCluster& cluster) {
-  http::Fetched got = http::Fetch(cluster.http_url() + "/metrics");
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+std::string Metrics(const std::string& url) {
+  http::Fetched got = http::Fetch(url + "/metrics");
   EXPECT_EQ(got.status, 200) << got.error;
   EXPECT_NE(got.headers.find("text/plain; version=0.0.4"), std::string::npos) << got.headers;
   return got.body;
 }
+
+// `promtool check metrics` on an exposition: its complaints, empty when none
+// (or when promtool is not installed: `installed` says).
+std::string Promtool(const std::string& exposition, bool* installed) {
+  *installed = std::filesystem::exists("/usr/bin/promtool");
+  if (!*installed) return "";
+  Result<client::TempDir> dir = client::TempDir::Make("fanout-promtool");
+  if (!dir) return dir.error().message;
+  std::ofstream(*dir / "metrics") << exposition;
+  const std::string check =
+      "/usr/bin/promtool check metrics < " + (*dir / "metrics") + " > " + (*dir / "out") + " 2>&1";
+  return system(check.c_str()) == 0 ? "" : "promtool: " + ReadFile(*dir / "out");
+}
+
+std::string Metrics(const client::LocalCluster& cluster) { return Metrics(cluster.http_url()); }
 
 TEST(DashboardTest, MetricsCountWhatHappenedAndPassPromtool) {
   auto cluster = client::LocalCluster::Start(ClusterWith(2));
@@ -81,13 +102,103 @@ TEST(DashboardTest, MetricsCountWhatHappenedAndPassPromtool) {
   ASSERT_TRUE(
       Eventually([&] { return Sample(Metrics(**cluster), "fanout_workers_lost_total") == 1; }));
 
-  if (!std::filesystem::exists("/usr/bin/promtool")) GTEST_SKIP() << "no promtool here";
-  Result<client::TempDir> dir = client::TempDir::Make("fanout-promtool");
+  bool promtool = false;
+  EXPECT_EQ(Promtool(Metrics(**cluster), &promtool), "");
+  if (!promtool) GTEST_SKIP() << "no promtool here";
+}
+
+TEST(DashboardTest, WorkersAndTheLedgerServeTheirOwnMetrics) {
+  const int ledger_port = FreePort();
+  auto ledger = client::StartLedger(
+      FanoutBinary(), {"--db", ":memory:", "--http", fmt::format("127.0.0.1:{}", ledger_port)});
+  ASSERT_TRUE(ledger.ok()) << ledger.error().message;
+  const int worker_port = FreePort();
+  client::ClusterOptions options = ClusterWith(1);
+  options.coordinator_flags = {"--ledger", (*ledger)->address()};
+  options.worker_flags = {"--http", fmt::format("127.0.0.1:{}", worker_port)};
+  auto cluster = client::LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  const std::string worker_url = fmt::format("http://127.0.0.1:{}", worker_port);
+  const std::string ledger_url = fmt::format("http://127.0.0.1:{}", ledger_port);
+  ASSERT_TRUE(
+      Eventually([&] { return Sample(Metrics(worker_url), "fanout_worker_connected") == 1; }));
+
+  CommandResult bank =
+      RunFanout({"submit", "bank", "--count", "12", "--mode", "atomic", "--model", "async",
+                 "--verify-ms", "1", "--json", "--coordinator", (*cluster)->clients_endpoint()});
+  ASSERT_EQ(bank.status, 0) << bank.err;
+  CommandResult math = RunFanout({"submit", "math", "--count", "5", "--model", "threads",
+                                  "--coordinator", (*cluster)->clients_endpoint()});
+  ASSERT_EQ(math.status, 0) << math.err;
+
+  std::string worker;
+  ASSERT_TRUE(Eventually([&] {
+    worker = Metrics(worker_url);
+    return Sample(worker, "fanout_worker_tasks_total", {"kind=\"math\""}) == 5;
+  })) << worker;
+  EXPECT_EQ(Sample(worker, "fanout_worker_tasks_total",
+                   {"kind=\"bank\"", "model=\"async\"", "outcome=\"ok\""}),
+            12);
+  EXPECT_EQ(Sample(worker, "fanout_worker_task_duration_seconds_count", {"kind=\"bank\""}), 12);
+  EXPECT_EQ(Sample(worker, "fanout_worker_tasks_running"), 0);
+  EXPECT_EQ(Sample(worker, "fanout_worker_connects_total"), 1);
+  EXPECT_GT(Sample(worker, "process_resident_memory_bytes"), 1e6);
+
+  // In memory every change is durable at once: no commit to count.
+  const std::string ledger_text = Metrics(ledger_url);
+  EXPECT_EQ(Sample(ledger_text, "fanout_ledger_transfers_total", {"outcome=\"applied\""}), 12);
+  EXPECT_EQ(Sample(ledger_text, "fanout_ledger_transfers_total", {"outcome=\"refused\""}), 0);
+  EXPECT_EQ(http::Fetch(ledger_url + "/healthz").status, 200);
+  bool promtool = false;
+  EXPECT_EQ(Promtool(worker, &promtool), "");
+  EXPECT_EQ(Promtool(ledger_text, &promtool), "");
+}
+
+TEST(DashboardTest, ALedgerOnDiskCountsItsGroupCommits) {
+  Result<client::TempDir> dir = client::TempDir::Make("fanout-ledger-metrics");
   ASSERT_TRUE(dir.ok());
-  std::ofstream(*dir / "metrics") << Metrics(**cluster);
-  const std::string check =
-      "/usr/bin/promtool check metrics < " + (*dir / "metrics") + " > " + (*dir / "out") + " 2>&1";
-  EXPECT_EQ(system(check.c_str()), 0) << ReadFile(*dir / "out");
+  const int port = FreePort();
+  auto ledger = client::StartLedger(
+      FanoutBinary(), {"--db", *dir / "books.db", "--http", fmt::format("127.0.0.1:{}", port)});
+  ASSERT_TRUE(ledger.ok()) << ledger.error().message;
+  client::ClusterOptions options = ClusterWith(1);
+  options.coordinator_flags = {"--ledger", (*ledger)->address()};
+  auto cluster = client::LocalCluster::Start(options);
+  ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  CommandResult bank =
+      RunFanout({"submit", "bank", "--count", "40", "--mode", "atomic", "--model", "async",
+                 "--verify-ms", "0", "--coordinator", (*cluster)->clients_endpoint()});
+  ASSERT_EQ(bank.status, 0) << bank.err;
+  const std::string text = Metrics(fmt::format("http://127.0.0.1:{}", port));
+  EXPECT_EQ(Sample(text, "fanout_ledger_transfers_total", {"outcome=\"applied\""}), 40);
+  // Every transfer, the book's opening and its sealing reached the disk in
+  // group commits, each timed.
+  EXPECT_GE(Sample(text, "fanout_ledger_group_commit_changes_sum"), 42) << text;
+  const double commits = Sample(text, "fanout_ledger_commit_seconds_count");
+  EXPECT_GE(commits, 1);
+  EXPECT_EQ(Sample(text, "fanout_ledger_group_commit_changes_count"), commits);
+  EXPECT_EQ(Sample(text, "fanout_ledger_replies_waiting"), 0);
+}
+
+TEST(DashboardTest, AWorkerRefusesAnOpenMetricsPortAndWarnsOfATakenOne) {
+  CommandResult open = RunFanout(
+      {"worker", "--coordinator", "tcp://127.0.0.1:1", "--http", "0.0.0.0:0"}, seconds(10));
+  EXPECT_EQ(open.status, 2) << open.err;
+  EXPECT_NE(open.err.find("--http: listening on tcp://0.0.0.0:0 without keys"), std::string::npos)
+      << open.err;
+  // A port already taken: the worker runs on without /metrics and does its work.
+  auto first = client::LocalCluster::Start(ClusterWith(0));
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  const std::string taken = (*first)->http_url().substr(std::string("http://").size());
+  client::ClusterOptions options = ClusterWith(1);
+  options.worker_flags = {"--http", taken};
+  auto second = client::LocalCluster::Start(options);
+  ASSERT_TRUE(second.ok()) << second.error().message;
+  CommandResult math =
+      RunFanout({"submit", "math", "--count", "2", "--coordinator", (*second)->clients_endpoint()});
+  EXPECT_EQ(math.status, 0) << math.err;
+  EXPECT_NE(ReadFile((*second)->dir() + "/worker-1.log").find("worker runs on without /metrics"),
+            std::string::npos);
 }
 
 TEST(DashboardTest, TheApiSaysWhatTheCommandsSay) {
@@ -106,11 +217,25 @@ TEST(DashboardTest, TheApiSaysWhatTheCommandsSay) {
   CommandResult listed =
       RunFanout({"jobs", "--all", "--json", "--coordinator", (*cluster)->clients_endpoint()});
   EXPECT_EQ(jobs, nlohmann::json::parse(listed.out));
+  // One job: what `fanout result ID --json` prints, and its timeline.
   const nlohmann::json one =
       nlohmann::json::parse(http::Fetch((*cluster)->http_url() + "/api/jobs/" + id).body);
-  EXPECT_EQ(one["job_id"], id);
-  EXPECT_EQ(one["ok"], 4);
-  EXPECT_EQ(http::Fetch((*cluster)->http_url() + "/api/jobs/nope").status, 404);
+  CommandResult result =
+      RunFanout({"result", id, "--json", "--coordinator", (*cluster)->clients_endpoint()});
+  EXPECT_EQ(one, nlohmann::json::parse(result.out));
+  EXPECT_EQ(one["state"], "done");
+  EXPECT_EQ(one["results"].size(), 4u);
+  // The coordinator's wall time, from acceptance to the end: within what the
+  // submitter measured from its side.
+  EXPECT_GT(one["wall_ms"].get<double>(), 0);
+  EXPECT_LE(one["wall_ms"].get<double>(), job.Json()["wall_ms"].get<double>() + 1);
+  http::Fetched svg = http::Fetch((*cluster)->http_url() + "/api/jobs/" + id + "/timeline.svg");
+  EXPECT_EQ(svg.status, 200);
+  EXPECT_NE(svg.headers.find("image/svg+xml"), std::string::npos) << svg.headers;
+  EXPECT_EQ(Count(svg.body, "class=\"task ok\""), 4u) << "a bar per task";
+  http::Fetched unknown = http::Fetch((*cluster)->http_url() + "/api/jobs/nope");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_NE(unknown.body.find("job nope is not known"), std::string::npos) << unknown.body;
 
   const nlohmann::json status =
       nlohmann::json::parse(http::Fetch((*cluster)->http_url() + "/api/status").body);
@@ -271,6 +396,14 @@ TEST(DashboardTest, TheDashboardInARealBrowserShowsTheWorkersAndTheRunningJob) {
   EXPECT_NE(seen["job_row"].get<std::string>().find(id), std::string::npos) << seen;
   EXPECT_NE(seen["job_row"].get<std::string>().find("math"), std::string::npos) << seen;
   EXPECT_NE(seen["progress"].get<std::string>().find(" of 400"), std::string::npos) << seen;
+  // The selected job: its facts, and its timeline drawn live (bars added
+  // while the page looks), a lane per worker (each runs one task at a time).
+  EXPECT_TRUE(seen["selected"].get<bool>()) << seen;
+  EXPECT_NE(seen["url"].get<std::string>().find("#job=" + id), std::string::npos) << seen;
+  EXPECT_NE(seen["facts"].get<std::string>().find("math under sync"), std::string::npos) << seen;
+  EXPECT_GT(seen["bars_later"].get<int>(), seen["bars_first"].get<int>()) << seen;
+  EXPECT_LE(seen["bars_later"].get<int>(), 400) << seen;
+  EXPECT_GE(seen["lanes"].get<int>(), 1) << seen;
   EXPECT_EQ(seen["console_errors"], nlohmann::json::array()) << seen;
   EXPECT_GT(seen["screenshot_bytes"].get<int>(), 10'000) << "a screenshot with something in it";
   if (const char* keep = std::getenv("FANOUT_SCREENSHOT")) {
