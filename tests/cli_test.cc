@@ -171,9 +171,14 @@ TEST(CliTest, SubmitWhileTheCoordinatorShutsDownExits3) {
   Background running =
       StartFanout({"submit", "math", "--coordinator", (*cluster)->clients_endpoint(), "--count",
                    "50", "--iterations", "2000000", "-q"});
-  std::this_thread::sleep_for(milliseconds(500));
+  const std::string log = (*cluster)->dir() + "/coordinator.log";
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(log).find(" accepted from ") != std::string::npos;
+  })) << ReadFile(log);
   (*cluster)->coordinator().Signal(SIGTERM);  // it stops taking jobs, lets this one finish
-  std::this_thread::sleep_for(milliseconds(300));
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(log).find("stopping on signal") != std::string::npos;
+  })) << ReadFile(log);
   CommandResult r = RunFanout({"submit", "math", "--coordinator", (*cluster)->clients_endpoint()});
   EXPECT_EQ(r.status, 3) << r.err;
   EXPECT_NE(r.err.find("shutting down"), std::string::npos) << r.err;

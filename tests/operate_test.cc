@@ -42,11 +42,21 @@ std::map<std::string, nlohmann::json> Jobs(const client::LocalCluster& cluster) 
 const std::regex kJobId("[0-9a-f]{8}-[0-9]+");
 
 TEST(OperateTest, ADetachedJobRunsWithoutItsClientAndIsListedWatchedAndFetchedLater) {
-  auto cluster = client::LocalCluster::Start(ClusterWith(2));
+  client::ClusterOptions options = ClusterWith(2);
+  options.worker_flags = {"--allow-exec"};
+  auto cluster = client::LocalCluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
+  // Its commands wait for a gate this test opens once it has seen the job
+  // listed, so "while it runs" holds however slow the machine is.
+  auto dir = client::TempDir::Make("fanout-operate");
+  ASSERT_TRUE(dir.ok());
+  const std::string gate = *dir / "gate";
+  std::vector<std::string> args = {"submit", "exec", "--detach"};
+  for (int i = 1; i <= 6; ++i) args.insert(args.end(), {"--arg", std::to_string(i)});
+  args.insert(args.end(),
+              {"--", "sh", "-c", "until [ -e \"$1\" ]; do sleep 0.02; done; echo $0", "{}", gate});
   // --detach prints the id alone and exits at once.
-  CommandResult detached = RunFanout(
-      With(**cluster, {"submit", "math", "--count", "6", "--iterations", "3000000", "--detach"}));
+  CommandResult detached = RunFanout(With(**cluster, args));
   ASSERT_EQ(detached.status, 0) << detached.err;
   std::string id = detached.out;
   id.erase(id.find_last_not_of('\n') + 1);
@@ -60,10 +70,11 @@ TEST(OperateTest, ADetachedJobRunsWithoutItsClientAndIsListedWatchedAndFetchedLa
   // It is listed while it runs...
   std::map<std::string, nlohmann::json> jobs = Jobs(**cluster);
   ASSERT_TRUE(jobs.contains(id));
-  EXPECT_EQ(jobs[id]["kind"], "math");
+  EXPECT_EQ(jobs[id]["kind"], "exec");
   EXPECT_TRUE(jobs[id]["state"] == "running" || jobs[id]["state"] == "queued") << jobs[id];
   EXPECT_EQ(jobs[id]["tasks"], 6);
   EXPECT_EQ(jobs[id]["detached"], true);
+  std::ofstream(gate) << "open\n";
   // ...followed from anywhere to its end, as its submit would have ended...
   CommandResult watched = RunFanout(With(**cluster, {"watch", id, "--json"}));
   ASSERT_EQ(watched.status, 0) << watched.err;
@@ -71,7 +82,7 @@ TEST(OperateTest, ADetachedJobRunsWithoutItsClientAndIsListedWatchedAndFetchedLa
   EXPECT_EQ(w["job_id"], id);
   EXPECT_EQ(w["ok"], 6);
   ASSERT_EQ(w["results"].size(), 6u);
-  EXPECT_EQ(w["results"][5]["value"], 3000006.0);
+  EXPECT_EQ(w["results"][5]["value"], "6");
   // ...and its results fetched later: the same object as submit --json.
   CommandResult result = RunFanout(With(**cluster, {"result", id, "--json"}));
   ASSERT_EQ(result.status, 0) << result.err;
@@ -166,21 +177,28 @@ TEST(OperateTest, ASmallJobBehindABigOneOnAOneSlotWorkerFinishesWithinAFewTaskTi
 
 TEST(OperateTest, AHighPriorityJobSubmittedAfterALowOneFinishesFirst) {
   client::ClusterOptions options = ClusterWith(1);
-  options.worker_flags = {"--slots", "1"};
+  options.worker_flags = {"--slots", "1", "--allow-exec"};
   auto cluster = client::LocalCluster::Start(options);
   ASSERT_TRUE(cluster.ok()) << cluster.error().message;
-  // A blocker holds the slot while both are submitted, so both compete.
-  Background blocker = StartFanout(
-      With(**cluster, {"submit", "math", "--count", "1", "--iterations", "20000000", "--json"}));
+  // A blocker holds the slot until both are queued (a gate this test opens),
+  // so both compete however slow the machine is.
+  auto dir = client::TempDir::Make("fanout-operate");
+  ASSERT_TRUE(dir.ok());
+  const std::string gate = *dir / "gate";
+  Background blocker =
+      StartFanout(With(**cluster, {"submit", "exec", "--arg", gate, "--json", "--", "sh", "-c",
+                                   "until [ -e \"$0\" ]; do sleep 0.02; done", "{}"}));
   ASSERT_TRUE(Eventually([&] { return !Jobs(**cluster).empty(); }));
   Background low = StartFanout(With(**cluster, {"submit", "math", "--count", "20", "--iterations",
                                                 "300000", "--priority", "0", "--json", "-q"}));
   ASSERT_TRUE(Eventually([&] { return Jobs(**cluster).size() >= 2; }));
   Background high = StartFanout(With(**cluster, {"submit", "math", "--count", "20", "--iterations",
                                                  "300000", "--priority", "9", "--json", "-q"}));
+  ASSERT_TRUE(Eventually([&] { return Jobs(**cluster).size() >= 3; }));
+  std::ofstream(gate) << "open\n";
   const CommandResult h = high.Finish(seconds(60));
   const CommandResult l = low.Finish(seconds(60));
-  blocker.Finish(seconds(60));
+  EXPECT_EQ(blocker.Finish(seconds(60)).status, 0);
   ASSERT_EQ(h.status, 0) << h.err;
   ASSERT_EQ(l.status, 0) << l.err;
   // Each result's end on the coordinator's clock: every task of the high
