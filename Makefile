@@ -50,6 +50,7 @@ bench: build
 	@$(BUILD)/bin/bench_ledger
 	@$(BUILD)/bin/bench_faults
 	@$(BUILD)/bin/bench_exec
+	@/usr/bin/python3 bench/call.py --fanout $(BUILD)/bin/fanout
 
 # Sanitizer reports from every process (test binaries and the coordinators
 # and workers they start) go to files; any file there fails the run.

@@ -133,6 +133,17 @@ CLI::Option* AddInsecureFlag(CLI::App& cmd, bool& insecure) {
       ->envname("FANOUT_INSECURE");
 }
 
+CLI::Option* AddHttpFlag(CLI::App& cmd, std::string& address, const std::string& env,
+                         const std::string& what) {
+  return cmd
+      .add_option("--http", address,
+                  fmt::format("HOST:PORT of {} (empty: none; with keys it asks for the keys' "
+                              "http.token; beyond loopback only with keys or --insecure)",
+                              what))
+      ->envname(env)
+      ->capture_default_str();
+}
+
 CLI::Option* AddCoordinatorFlag(CLI::App& cmd, std::string& endpoint) {
   return cmd.add_option("--coordinator", endpoint, "the coordinator's clients endpoint")
       ->envname("FANOUT_SUBMIT_TO")

@@ -58,6 +58,10 @@ std::optional<std::shared_ptr<const Keys>> TakeKeys(const GlobalFlags& global, R
 // Adds --insecure (env FANOUT_INSECURE) to a server's subcommand.
 CLI::Option* AddInsecureFlag(CLI::App& cmd, bool& insecure);
 
+// --http HOST:PORT (env `env`): what the process serves there (`what`).
+CLI::Option* AddHttpFlag(CLI::App& cmd, std::string& address, const std::string& env,
+                         const std::string& what);
+
 // Adds --coordinator (env FANOUT_SUBMIT_TO), checked to be an endpoint.
 CLI::Option* AddCoordinatorFlag(CLI::App& cmd, std::string& endpoint);
 // A CLI11 check that a value is a ZeroMQ endpoint: "tcp://host:port", ...

@@ -48,7 +48,7 @@ void Print(const pb::StatusReply& s, const Style& style) {
                                              : fmt::to_string(w.inflight());
     fmt::print("{:<20} {:<12} {:>7} {} {:>9} {:>8} {:>7} {:>12}  {}\n",
                Ellipsize(w.worker_id(), 20), Ellipsize(w.host(), 12), w.pid(), shown, flight,
-               w.done(), w.failed(), Ago(w.heard_ms_ago()), fmt::join(w.serves(), ", "));
+               w.done(), w.failed(), Ago(w.heard_ms_ago()), client::Runs(w));
   }
   fmt::print(
       "\n{} worker{}, {} job{} running, {} task{} queued, {:.1f} tasks/s over the last 10 s\n",

@@ -45,6 +45,11 @@ Command AddWorker(CLI::App& app, const GlobalFlags& global) {
       ->envname("FANOUT_HEARTBEAT_MS")
       ->check(CLI::Range(10, 60000))
       ->capture_default_str();
+  AddHttpFlag(*cmd, options->http, "FANOUT_WORKER_HTTP", "this worker's /metrics");
+  AddInsecureFlag(*cmd, options->insecure)
+      ->description(
+          "without --keys, serve --http beyond loopback anyway: anyone who can reach it reads the "
+          "metrics");
   return {cmd, [options, heartbeat_ms, &global] {
             Result<SignalWatch> signals = SignalWatch::Block({SIGINT, SIGTERM});
             if (!signals) return kExitFailed;

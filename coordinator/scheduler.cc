@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <bit>
 
+#include "client/report.h"
 #include "common/transport.h"
 #include "jobs/registry.h"
 
@@ -30,13 +31,11 @@ void Scheduler::CountTask(const Job& job, bool ok, const pb::Result* result) {
   const size_t kind = KindIndex(job.kind_bit);
   const size_t model =
       std::clamp<size_t>(static_cast<size_t>(job.spec.model()), 1, Telemetry::kModels) - 1;
-  ++telemetry_.tasks[kind][model][ok ? Telemetry::kOk : Telemetry::kFailed];
-  if (result != nullptr && result->started_us() > 0 &&
-      result->finished_us() >= result->started_us()) {
-    telemetry_.task_seconds[kind].Observe(
-        Telemetry::kDurationBounds,
-        static_cast<double>(result->finished_us() - result->started_us()) / 1e6);
-  }
+  const bool ran = result != nullptr && result->started_us() > 0 &&
+                   result->finished_us() >= result->started_us();
+  telemetry_.tasks.Count(
+      kind, model, ok,
+      ran ? static_cast<double>(result->finished_us() - result->started_us()) / 1e6 : -1);
 }
 
 void Scheduler::CountJob(const Job& job, const std::string& state) {
@@ -113,6 +112,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
   if (Worker* known = FindWorker(peer)) {
     known->hello = hello;
     known->serves = ServesMask(hello);
+    known->functions = {hello.functions().begin(), hello.functions().end()};
     known->slots = hello.slots();
     known->liveness.Heard(now);
     return;
@@ -123,6 +123,7 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
                .seq = next_worker_seq_++,
                .draining = false,
                .serves = ServesMask(hello),
+               .functions = {hello.functions().begin(), hello.functions().end()},
                .slots = hello.slots(),
                .inflight = {},
                .load = {}};
@@ -142,10 +143,13 @@ void Scheduler::OnHello(const PeerId& peer, const pb::Hello& hello, TimePoint no
   // A worker we never met holding tasks: we are a restarted coordinator (or
   // one that declared it dead) and it is still running them.
   for (const pb::TaskRef& ref : hello.holding()) HoldReported(fresh, ref, now);
-  spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default, runs {}{})",
+  spdlog::info("worker {} joined from {} (pid {}, {} cores, {} threads by default, runs {}{}{})",
                hello.worker_id(), hello.host(), hello.pid(), hello.cores(), hello.concurrency(),
                hello.serves().empty() ? "math, web, bank"
                                       : fmt::format("{}", fmt::join(hello.serves(), ", ")),
+               hello.functions().empty()
+                   ? ""
+                   : fmt::format(", functions {}", fmt::join(hello.functions(), ", ")),
                fresh.claims == 0 ? "" : fmt::format(", running {} tasks", fresh.claims));
   workers_.emplace(peer, std::move(fresh));
 }
@@ -258,7 +262,66 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
     kept->set_finished_us(result.finished_us() - worker->clock_offset_us);
   }
   if (journal_ != nullptr) journal_->Finished(*kept);
+  if (job->drawn) AddDrawn(*job, kept != nullptr ? *kept : result);
   if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
+}
+
+void Scheduler::AddDrawn(Job& job, const pb::Result& r) {
+  DrawnTask& t = job.drawn_ring[job.drawn_next];
+  job.drawn_next = (job.drawn_next + 1) % job.drawn_ring.size();
+  job.drawn_count = std::min(job.drawn_count + 1, job.drawn_ring.size());
+  t.index = r.index();
+  t.ok = r.ok();
+  t.thread = r.thread();
+  t.started_us = r.started_us();
+  t.finished_us = r.finished_us();
+  t.worker = r.worker_id();  // the slot's strings keep their capacity
+  t.number.reset();
+  t.label.clear();
+  if (r.ok() && r.has_number()) {
+    t.number = r.number();
+  } else if (r.ok() && r.has_text()) {
+    t.label.assign(r.text(), 0, kDrawnLabel);
+  } else if (r.ok()) {
+    t.label = client::FormatValue(r);
+  } else {
+    t.label.assign(r.error(), 0, kDrawnLabel);
+  }
+}
+
+std::vector<DrawnTask> Scheduler::Job::TakeDrawnTasks() {
+  std::vector<DrawnTask> out;
+  out.reserve(drawn_count);
+  const size_t n = drawn_ring.size();
+  for (size_t i = 0; i < drawn_count; ++i)
+    out.push_back(drawn_ring[(drawn_next + n - drawn_count + i) % n]);
+  drawn_count = 0;
+  return out;
+}
+
+bool Scheduler::Draw(const std::string& job_id, bool on) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr) return false;
+  if (on == job->drawn) return true;
+  job->drawn = on;
+  job->drawn_ring.clear();
+  job->drawn_ring.shrink_to_fit();
+  job->drawn_next = job->drawn_count = 0;
+  if (!on) return true;
+  job->drawn_ring.resize(kDrawnPerTake);
+  if (journal_ == nullptr) return true;
+  // What it finished before: the last the ring holds, oldest first.
+  std::vector<pb::Result> before = journal_->LatestResults(job_id, kDrawnPerTake);
+  for (auto r = before.rbegin(); r != before.rend(); ++r) AddDrawn(*job, *r);
+  return true;
+}
+
+std::vector<Drawn> Scheduler::TakeDrawn() {
+  std::vector<Drawn> out = std::exchange(drawn_ended_, {});
+  for (auto& [id, job] : jobs_) {
+    if (job.drawn && job.drawn_count > 0) out.push_back({id, job.TakeDrawnTasks(), false});
+  }
+  return out;
 }
 
 void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
@@ -435,7 +498,7 @@ void Scheduler::SetState(Job& job, TaskSlot& slot, TaskState state) {
 }
 
 uint32_t Scheduler::FreeCredit(const Worker& worker, const Job& job) const {
-  if (worker.draining || (worker.serves & job.kind_bit) == 0) return 0;
+  if (worker.draining || !Serves(worker, job)) return 0;
   if (worker.slots > 0 && worker.claims >= worker.slots) return 0;
   auto load = worker.load.find(job.id);
   const uint32_t used = load == worker.load.end() ? 0 : load->second;
@@ -454,7 +517,7 @@ void Scheduler::RefreshAssignment(Job& job) {
   while (job.assigned.size() < cap) {
     const Worker* best = nullptr;
     for (const auto& [peer, w] : workers_) {
-      if (w.draining || (w.serves & job.kind_bit) == 0 ||
+      if (w.draining || !Serves(w, job) ||
           std::find(job.assigned.begin(), job.assigned.end(), peer) != job.assigned.end()) {
         continue;
       }
@@ -578,6 +641,7 @@ Scheduler::Job& Scheduler::AddJob(const std::string& id, const pb::JobSpec& spec
   job.spec = spec;
   job.kind = jobs::Kinds().For(spec);
   job.kind_bit = KindBit(job.kind);
+  job.function = std::string(job.kind->RoutingName(spec));
   job.priority = spec.has_priority() ? spec.priority() : jobs::kDefaultPriority;
   job.max_attempts = spec.max_attempts() > 0 ? spec.max_attempts() : options_.max_attempts;
   job.task_timeout = spec.task_timeout_ms() > 0
@@ -693,6 +757,7 @@ void Scheduler::CompleteJob(const std::string& id, const std::string& reason, Ti
   CountJob(job, ended.state());
   RememberEnded(ended);
   for (const PeerId& peer : std::set<PeerId>(job.followers)) Unfollow(job, peer);
+  if (job.drawn) drawn_ended_.push_back({id, job.TakeDrawnTasks(), true});
   ++stats_.jobs_finished;
   jobs_.erase(it);
 }

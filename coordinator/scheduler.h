@@ -47,6 +47,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -81,6 +82,35 @@ struct SchedulerOptions {
   // Ended jobs listed by `fanout jobs --all` (the journal keeps their results).
   size_t remember_ended = 200;
   std::function<int64_t()> unix_micros = UnixMicros;
+};
+
+// A live timeline (the dashboard's) draws a running job's last this many
+// tasks...
+inline constexpr size_t kDrawnTasks = 5'000;
+// ...of which the scheduler keeps at most the last this many between two
+// takes (a publish, every 200 ms): in a ring allocated once, so a fast job
+// being drawn costs the loop no allocation a task.
+inline constexpr size_t kDrawnPerTake = 1'000;
+
+// A finished task as a live timeline draws it: where and when it ran, and
+// a short label (its value, or its error).
+struct DrawnTask {
+  uint32_t index = 0;
+  bool ok = false;
+  uint32_t thread = 0;
+  int64_t started_us = 0;  // on the coordinator's clock
+  int64_t finished_us = 0;
+  std::string worker;
+  std::string label;             // its text or error, at most kDrawnLabel bytes...
+  std::optional<double> number;  // ...or its number (made text only when drawn)
+};
+inline constexpr size_t kDrawnLabel = 120;
+
+// What a drawn job finished since the last take (Scheduler::TakeDrawn).
+struct Drawn {
+  std::string job_id;
+  std::vector<DrawnTask> tasks;
+  bool ended = false;  // its last tasks: it is drawn no more
 };
 
 // One message for the socket loop to send.
@@ -119,6 +149,17 @@ class Scheduler {
   // Ends a job as `fanout cancel` does, for the dashboard; false when no
   // such job runs.
   bool CancelJob(const std::string& id, const std::string& why, TimePoint now);
+  // The dashboard's live timeline of a running job: while `on`, each task
+  // it finishes is kept as a DrawnTask (a few fields, no message copied),
+  // the last kDrawnPerTake of those it had finished before seeded from the
+  // journal. False when no such job runs.
+  bool Draw(const std::string& job_id, bool on);
+  // The tasks drawn jobs finished since the last call (jobs that ended
+  // meanwhile included, marked ended).
+  std::vector<Drawn> TakeDrawn();
+  // `peer` no longer hears the job's events (the dashboard, when no page
+  // looks at the job any more). Its owner stays its owner.
+  void StopFollowing(const PeerId& peer, const std::string& job_id);
   // What `fanout status` and `fanout jobs [--all]` are told, now (also for
   // the HTTP side's snapshots).
   pb::StatusReply StatusNow(TimePoint now) const;
@@ -202,9 +243,10 @@ class Scheduler {
     int64_t clock_offset_us = 0;
     int64_t best_delay_us = INT64_MAX;
     uint64_t serves = 0;  // the kinds it runs: bit i for the registry's kind i
-    uint32_t slots = 0;   // the most tasks it runs at once; 0: no cap
-    uint64_t done = 0;    // results it delivered, ok
-    uint64_t failed = 0;  // and failed
+    std::unordered_set<std::string> functions;  // the named functions it serves (call jobs)
+    uint32_t slots = 0;                         // the most tasks it runs at once; 0: no cap
+    uint64_t done = 0;                          // results it delivered, ok
+    uint64_t failed = 0;                        // and failed
     // Its claims: the tasks it runs, and which attempts of each (an attempt
     // past its deadline may be sent again to the same worker).
     std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash> inflight;
@@ -227,6 +269,7 @@ class Scheduler {
     bool started = false;  // some task was dispatched
     const jobs::JobKind* kind = nullptr;
     uint64_t kind_bit = 0;  // its bit in Worker::serves
+    std::string function;   // the name its workers must serve too (the kind's RoutingName)
     uint32_t max_attempts = 0;
     TimePoint accepted_at;
     int64_t accepted_us = 0;      // unix time, for `fanout jobs`
@@ -249,6 +292,13 @@ class Scheduler {
     // has not opened it), and what its client was last told about that.
     TimePoint stuck_since;
     std::string waiting_said;
+    bool drawn = false;  // a live timeline draws it
+    // Its tasks finished since the last take: a ring of kDrawnPerTake.
+    std::vector<DrawnTask> drawn_ring;
+    size_t drawn_next = 0;   // the slot the next one takes
+    size_t drawn_count = 0;  // how many the ring holds
+    // The ring's tasks, oldest first; empties it.
+    std::vector<DrawnTask> TakeDrawnTasks();
   };
   struct Client {
     Liveness liveness;
@@ -293,6 +343,11 @@ class Scheduler {
   Worker* FindWorker(const PeerId& peer);
   Job* FindJob(const std::string& id);
   static uint64_t ServesMask(const pb::Hello& hello);
+  // Whether `worker` runs `job`'s tasks: the kind, and its function if it names one.
+  static bool Serves(const Worker& worker, const Job& job) {
+    return (worker.serves & job.kind_bit) != 0 &&
+           (job.function.empty() || worker.functions.contains(job.function));
+  }
   // A kind's bit in Worker::serves: its index in the registry.
   static uint64_t KindBit(const jobs::JobKind* kind);
   uint32_t Capacity(const Worker& worker, const Job& job) const;
@@ -317,6 +372,8 @@ class Scheduler {
   // telemetry_.
   void CountTask(const Job& job, bool ok, const pb::Result* result);
   void CountJob(const Job& job, const std::string& state);
+  // Keeps a finished task of a drawn job.
+  static void AddDrawn(Job& job, const pb::Result& result);
   // Runs again, elsewhere, the tasks whose attempt ran past its deadline.
   void CheckDeadlines(TimePoint now);
   // A drained worker that has exited.
@@ -328,7 +385,7 @@ class Scheduler {
                        const std::string& worker, const pb::Result* result);
   void FlushEvents(Job& job);
   // Sends `env` to every follower of the job.
-  void ToFollowers(const Job& job, const pb::Envelope& env);
+  void ToFollowers(const Job& job, pb::Envelope env);
   // Tells the workers still running tasks of an ending job to stop them,
   // and releases their claims.
   void StopTasks(Job& job, const std::string& reason);
@@ -372,6 +429,7 @@ class Scheduler {
   jobs::CoordinatorEnv kind_env_;
   SchedulerStats stats_;
   Telemetry telemetry_;
+  std::vector<Drawn> drawn_ended_;  // drawn jobs that ended since the last TakeDrawn
 };
 
 }  // namespace fanout::coordinator

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "client/report.h"
 #include "common/transport.h"
 #include "coordinator/scheduler.h"
 #include "jobs/registry.h"
@@ -180,6 +181,13 @@ void Scheduler::Unfollow(Job& job, const PeerId& peer) {
   if (client->second.owns.empty() && client->second.follows.empty()) clients_.erase(client);
 }
 
+void Scheduler::StopFollowing(const PeerId& peer, const std::string& job_id) {
+  Job* job = FindJob(job_id);
+  if (job == nullptr || job->owner == peer) return;
+  FlushEvents(*job);  // what it was owed so far
+  Unfollow(*job, peer);
+}
+
 void Scheduler::OnWatch(const PeerId& peer, const pb::Watch& watch, TimePoint now) {
   const std::string& job_id = watch.job_id();
   pb::Envelope env = NewEnvelope();
@@ -278,14 +286,18 @@ pb::Result* Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t ind
   return event->mutable_result();
 }
 
-void Scheduler::ToFollowers(const Job& job, const pb::Envelope& env) {
-  for (const PeerId& peer : job.followers) to_clients_.push_back({peer, env});
+void Scheduler::ToFollowers(const Job& job, pb::Envelope env) {
+  // A copy for each follower but the last, which takes it: with one
+  // follower (the usual), a turn's results are never copied here.
+  size_t left = job.followers.size();
+  for (const PeerId& peer : job.followers) {
+    to_clients_.push_back({peer, --left == 0 ? std::move(env) : env});
+  }
 }
 
 void Scheduler::FlushEvents(Job& job) {
   if (!job.events.has_events()) return;
-  ToFollowers(job, job.events);
-  job.events = pb::Envelope();
+  ToFollowers(job, std::exchange(job.events, pb::Envelope()));
 }
 
 std::vector<Outgoing>& Scheduler::to_clients() {
@@ -369,11 +381,7 @@ pb::JobInfo Scheduler::EndedInfo(const pb::JobSpec& spec, const pb::JobDone& don
   info.set_kind(std::string(jobs::KindName(spec)));
   info.set_model(spec.model());
   const std::string& reason = done.reason();
-  const bool cancelled = reason.starts_with("cancelled") || reason == "the client went away" ||
-                         reason.starts_with("the coordinator stopped");
-  info.set_state(cancelled                              ? "cancelled"
-                 : !reason.empty() || done.failed() > 0 ? "failed"
-                                                        : "done");
+  info.set_state(client::EndedState(done));
   info.set_tasks(done.tasks());
   info.set_ok(done.ok());
   info.set_failed(done.failed());
@@ -431,6 +439,7 @@ pb::StatusReply Scheduler::StatusNow(TimePoint now) const {
     for (const auto& kind : jobs::Kinds().all()) {
       if (w->serves & KindBit(kind.get())) out->add_serves(std::string(kind->name()));
     }
+    *out->mutable_functions() = w->hello.functions();
     out->set_slots(w->slots);
     out->set_done(w->done);
     out->set_failed(w->failed);
@@ -479,11 +488,15 @@ std::string Scheduler::WhyWaiting(const Job& job) const {
   bool any = false, serving = false;
   for (const auto& [peer, w] : workers_) {
     any = true;
-    if ((w.serves & job.kind_bit) == 0) continue;
+    if (!Serves(w, job)) continue;
     serving = true;
     if (!w.draining) return "";
   }
   if (!any) return "no worker is connected to the coordinator";
+  if (!job.function.empty()) {
+    return serving ? fmt::format("every worker that serves '{}' is draining", job.function)
+                   : fmt::format("no connected worker serves '{}'", job.function);
+  }
   if (serving) {
     return fmt::format("every worker that can run {} tasks is draining", job.kind->name());
   }
@@ -505,7 +518,7 @@ void Scheduler::NoticeWaiting(TimePoint now) {
     pb::Envelope env = NewEnvelope();
     env.mutable_waiting()->set_job_id(id);
     env.mutable_waiting()->set_reason(why);
-    ToFollowers(job, env);
+    ToFollowers(job, std::move(env));
     job.waiting_said = std::move(why);
   }
 }

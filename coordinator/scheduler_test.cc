@@ -450,6 +450,60 @@ TEST_F(SchedulerTest, AClientThatWatchesAgainGetsTheResultsReplayedAndTheRest) {
   EXPECT_NE(unknown[0].envelope.error().message().find("job-404"), std::string::npos);
 }
 
+TEST_F(SchedulerTest, AWatcherThatStopsFollowingHearsNothingMoreAndTheOwnerStillDoes) {
+  Hello("w1", 3);
+  const std::string id = Submit("c1", Spec(pb::THREADS, 3));
+  auto sent = Dispatch();
+  Finish("w1", sent["w1"][0]);
+  pb::Envelope watch = NewEnvelope();
+  watch.mutable_watch()->set_job_id(id);
+  scheduler_.OnClientMessage("dash", watch, now_);
+  Finish("w1", sent["w1"][1]);
+  Clients();
+  scheduler_.StopFollowing("dash", id);
+  scheduler_.StopFollowing("c1", id);           // the owner is not let go this way
+  scheduler_.StopFollowing("dash", "job-404");  // nothing to stop
+  Finish("w1", sent["w1"][2]);
+  bool owner_done = false;
+  for (const Outgoing& out : Clients()) {
+    EXPECT_NE(out.peer, "dash") << "it stopped following";
+    if (out.peer == "c1" && out.envelope.has_job_done()) owner_done = true;
+  }
+  EXPECT_TRUE(owner_done);
+}
+
+TEST_F(SchedulerTest, ADrawnJobKeepsItsFinishedTasksUntilTakenAndSaysWhenItEnds) {
+  Hello("w1", 3);
+  const std::string id = Submit("c1", Spec(pb::THREADS, 3));
+  auto sent = Dispatch();
+  Finish("w1", sent["w1"][0]);  // before it is drawn: the journal's
+  EXPECT_FALSE(scheduler_.Draw("job-404", true));
+  ASSERT_TRUE(scheduler_.Draw(id, true));
+  std::vector<Drawn> drawn = scheduler_.TakeDrawn();
+  ASSERT_EQ(drawn.size(), 1u);
+  ASSERT_EQ(drawn[0].tasks.size(), 1u) << "seeded with what it finished before";
+  EXPECT_EQ(drawn[0].tasks[0].index, sent["w1"][0].index());
+  EXPECT_TRUE(scheduler_.TakeDrawn().empty()) << "nothing new";
+  Finish("w1", sent["w1"][1], /*ok=*/false);
+  drawn = scheduler_.TakeDrawn();
+  ASSERT_EQ(drawn.size(), 1u);
+  EXPECT_EQ(drawn[0].job_id, id);
+  EXPECT_FALSE(drawn[0].ended);
+  ASSERT_EQ(drawn[0].tasks.size(), 1u);
+  EXPECT_EQ(drawn[0].tasks[0].index, sent["w1"][1].index());
+  EXPECT_FALSE(drawn[0].tasks[0].ok);
+  EXPECT_EQ(drawn[0].tasks[0].worker, "w1");
+  EXPECT_TRUE(scheduler_.TakeDrawn().empty()) << "taken once";
+  // Its last task: kept, and the job's end said with it.
+  Finish("w1", sent["w1"][2]);
+  drawn = scheduler_.TakeDrawn();
+  ASSERT_EQ(drawn.size(), 1u);
+  EXPECT_TRUE(drawn[0].ended);
+  ASSERT_EQ(drawn[0].tasks.size(), 1u);
+  EXPECT_EQ(drawn[0].tasks[0].number, std::optional<double>(sent["w1"][2].math().start() + 1000));
+  EXPECT_FALSE(scheduler_.Draw(id, true)) << "it runs no more";
+}
+
 TEST_F(SchedulerTest, AStoppingSchedulerRejectsNewJobsAndEndsRunningOnesOnRequest) {
   Hello("w1");
   const std::string id = Submit("c1", Spec(pb::SYNC, 3));
@@ -908,6 +962,46 @@ TEST_F(SchedulerTest, AJobNoWorkerCanRunWaitsAndItsClientIsToldWhyAndWhenItGoesO
   scheduler_.Tick(now_);
   EXPECT_EQ(Waiting("c1").back(), "") << "told it goes on";
   EXPECT_EQ(Dispatch()["exec"].size(), 2u);
+}
+
+TEST_F(SchedulerTest, CallTasksGoOnlyToWorkersThatServeTheirFunction) {
+  const auto hello = [&](const PeerId& peer, int64_t pid, std::vector<std::string> functions) {
+    pb::Envelope env = NewEnvelope();
+    env.mutable_hello()->set_worker_id(peer);
+    env.mutable_hello()->set_pid(pid);
+    env.mutable_hello()->set_concurrency(4);
+    env.mutable_hello()->add_serves("call");
+    for (std::string& f : functions) env.mutable_hello()->add_functions(std::move(f));
+    scheduler_.OnWorkerMessage(peer, env, now_);
+  };
+  const auto call = [](const std::string& name, uint32_t count) {
+    pb::JobSpec spec;
+    spec.set_model(pb::THREADS);
+    spec.set_count(count);
+    spec.mutable_call()->set_name(name);
+    for (uint32_t i = 0; i < count; ++i) spec.mutable_call()->add_items("x");
+    return spec;
+  };
+  Hello("cpp", 4, 100, {"math", "web", "bank"});
+  hello("thumbs", 101, {"thumb"});
+  hello("resizer", 102, {"resize", "thumb"});
+  Submit("c1", call("resize", 6));
+  auto sent = Dispatch();
+  EXPECT_EQ(sent.count("cpp"), 0u) << "a worker without functions never gets a call";
+  EXPECT_EQ(sent.count("thumbs"), 0u) << "nor one serving other names";
+  EXPECT_EQ(sent["resizer"].size(), 4u) << "the one that serves it, up to its credit";
+  // A name nobody serves waits, and its client is told which.
+  Submit("c2", call("crop", 1));
+  EXPECT_TRUE(Dispatch().empty());
+  Advance(milliseconds(600));
+  for (const char* w : {"cpp", "thumbs", "resizer"}) Heartbeat(w);
+  scheduler_.Tick(now_);
+  ASSERT_EQ(Waiting("c2").size(), 1u);
+  EXPECT_EQ(Waiting("c2")[0], "no connected worker serves 'crop'");
+  hello("cropper", 103, {"crop"});
+  scheduler_.Tick(now_);
+  EXPECT_EQ(Waiting("c2").back(), "") << "told it goes on";
+  EXPECT_EQ(Dispatch()["cropper"].size(), 1u);
 }
 
 TEST_F(SchedulerTest, WithNoWorkerAtAllTheClientIsToldSo) {

@@ -57,12 +57,15 @@ struct CoordinatorEnv {
   std::string ledger;  // the ledger's endpoint as workers reach it (--ledger); empty: none
 };
 
+class Functions;  // jobs/call/functions.h
+
 // What a worker lets its tasks do, fixed when it starts (`fanout worker` flags).
 struct WorkerEnv {
   std::string worker_id;
   bool allow_exec = false;                     // --allow-exec: run commands at all
   std::vector<std::string> exec_allowed;       // --exec-allow: only these programs (empty: any)
   std::shared_ptr<const Keys> keys = nullptr;  // --keys: CURVE to the ledger (bank tasks)
+  std::shared_ptr<const Functions> functions = nullptr;  // the named functions it serves
 };
 
 // What a coroutine may wait on: the worker's event loop, and one object of
@@ -150,6 +153,9 @@ class JobKind {
   // How long one attempt may run before the coordinator runs it elsewhere,
   // when the job did not say (nullopt: the coordinator's default; zero: never).
   virtual std::optional<Duration> TaskDeadline(const pb::JobSpec&) const { return std::nullopt; }
+  // The name a worker must serve (its Hello's `functions`) to be sent this
+  // job's tasks, besides the kind; empty: any worker running the kind.
+  virtual std::string_view RoutingName(const pb::JobSpec&) const { return ""; }
   // Said to a client whose job waits because no connected worker serves the
   // kind: how to start one that does (", start one with --allow-exec").
   virtual std::string_view WorkerHint() const { return ""; }

@@ -4,6 +4,7 @@
 
 #include "common/text.h"
 #include "jobs/bank/bank.h"
+#include "jobs/call/call.h"
 #include "jobs/exec/exec.h"
 #include "jobs/math/math.h"
 #include "jobs/web/web.h"
@@ -64,6 +65,19 @@ std::string Registry::Names() const {
   return out;
 }
 
+std::vector<std::string> Registry::NameList() const {
+  std::vector<std::string> names;
+  for (const auto& kind : kinds_) names.emplace_back(kind->name());
+  return names;
+}
+
+size_t Registry::IndexOf(const pb::Task& task) const {
+  for (size_t i = 0; i < kinds_.size(); ++i) {
+    if (kinds_[i]->payload_case() == task.payload_case()) return i;
+  }
+  return kinds_.size();
+}
+
 const Registry& Kinds() {
   static const Registry* registry = [] {
     std::vector<std::unique_ptr<JobKind>> kinds;
@@ -71,6 +85,7 @@ const Registry& Kinds() {
     kinds.push_back(std::make_unique<WebKind>());
     kinds.push_back(std::make_unique<BankKind>());
     kinds.push_back(std::make_unique<ExecKind>());
+    kinds.push_back(std::make_unique<CallKind>());
     return new Registry(std::move(kinds));  // never destroyed: threads may use it at exit
   }();
   return *registry;

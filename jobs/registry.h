@@ -44,6 +44,10 @@ class Registry {
   const std::vector<std::unique_ptr<JobKind>>& all() const { return kinds_; }
   // "math, web, bank or exec"
   std::string Names() const;
+  // {"math", "web", "bank", "exec"}: each kind's name at its index.
+  std::vector<std::string> NameList() const;
+  // The index in all() of a task's kind; all().size() when none.
+  size_t IndexOf(const pb::Task& task) const;
 
  private:
   std::vector<std::unique_ptr<JobKind>> kinds_;

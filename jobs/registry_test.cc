@@ -141,7 +141,7 @@ TEST(RegistryTest, EveryKindIsRegisteredOnceAndFoundEveryWay) {
     EXPECT_EQ(kinds.Find(name), kind.get());
     EXPECT_FALSE(kind->summary().empty()) << name;
   }
-  EXPECT_EQ(names, (std::set<std::string>{"math", "web", "bank", "exec"}));
+  EXPECT_EQ(names, (std::set<std::string>{"math", "web", "bank", "exec", "call"}));
   // Every kind of the protocol has a home, and nothing else does.
   EXPECT_EQ(specs.size(),
             static_cast<size_t>(pb::JobSpec::descriptor()->oneof_decl(0)->field_count()));
@@ -154,7 +154,7 @@ TEST(RegistryTest, EveryKindIsRegisteredOnceAndFoundEveryWay) {
   task.mutable_transfer();
   EXPECT_EQ(kinds.For(task)->name(), "bank");
   EXPECT_EQ(kinds.Find("sumbit"), nullptr);
-  EXPECT_EQ(kinds.Names(), "math, web, bank or exec");
+  EXPECT_EQ(kinds.Names(), "math, web, bank, exec or call");
 }
 
 // Parses `fanout submit KIND args...` with the kind's own flags.

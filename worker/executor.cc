@@ -4,6 +4,7 @@
 
 #include "common/clock.h"
 #include "common/transport.h"
+#include "jobs/registry.h"
 
 namespace fanout::worker {
 
@@ -18,14 +19,20 @@ void ResultSink::Send(const pb::Task& task, pb::Result& result, int64_t started_
   result.set_index(task.index());
   result.set_attempt(task.attempt());
   result.set_started_us(started_us);
-  result.set_finished_us(UnixMicros());
+  const int64_t finished_us = UnixMicros();
+  result.set_finished_us(finished_us);
   result.set_thread(lane);
   result.set_worker_id(worker_id_);
   pb::Envelope env = NewEnvelope();
   env.mutable_result()->Swap(&result);
-  const uint32_t ids[3] = {task.index(), task.attempt(), env.result().ok() ? 1u : 0u};
+  const ResultTag tag{.index = task.index(),
+                      .attempt = task.attempt(),
+                      .ok = env.result().ok(),
+                      .kind = static_cast<uint8_t>(jobs::Kinds().IndexOf(task)),
+                      .model = static_cast<uint8_t>(task.model()),
+                      .run_us = finished_us - started_us};
   zmq::message_t frame = Encode(env);
-  if (!SendParts(socket_, {zmq::buffer(task.job_id()), zmq::buffer(ids, sizeof ids)}, frame)) {
+  if (!SendParts(socket_, {zmq::buffer(task.job_id()), zmq::buffer(&tag, sizeof tag)}, frame)) {
     // Only at shutdown (context terminated): the coordinator will re-run it.
     spdlog::debug("task {}/{}: result not handed over", task.job_id(), task.index());
   }

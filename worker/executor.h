@@ -13,8 +13,8 @@
 //
 // Submit() is called from the worker's I/O thread only. Each executor thread
 // owns a ResultSink, a PUSH socket to the I/O thread's inproc endpoint, and
-// sends every result there as [job_id][index, attempt, ok][envelope], so the
-// I/O thread can forward the envelope frame without decoding it.
+// sends every result there as [job_id][ResultTag][envelope], so the I/O
+// thread can forward the envelope frame without decoding it.
 #pragma once
 
 #include <atomic>
@@ -40,6 +40,17 @@ namespace fanout::worker {
 using BlockingHandler = std::function<void(const pb::Task&, pb::Result&, std::stop_token)>;
 using AsyncHandler =
     std::function<co::Task<void>(const pb::Task&, pb::Result&, jobs::AsyncEnv&, std::stop_token)>;
+
+// What the I/O thread learns of a result without decoding it (a frame of
+// its own, copied as bytes: both ends are this process).
+struct ResultTag {
+  uint32_t index = 0;
+  uint32_t attempt = 0;
+  uint8_t ok = 0;
+  uint8_t kind = 0;    // the kind's index in jobs::Kinds()
+  uint8_t model = 0;   // pb::Model
+  int64_t run_us = 0;  // from its start to its end here
+};
 
 // One executor thread's way back to the I/O thread. Not thread-safe.
 class ResultSink {

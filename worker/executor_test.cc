@@ -34,14 +34,15 @@ class ResultCollector {
       if (!zmq::recv_multipart(pull_, std::back_inserter(frames))) break;
       MarkReceived();
       EXPECT_EQ(frames.size(), 3u);
-      uint32_t ids[3];
-      EXPECT_EQ(frames[1].size(), sizeof ids);
-      std::memcpy(ids, frames[1].data(), sizeof ids);
-      const uint32_t index = ids[0];
+      ResultTag tag;
+      EXPECT_EQ(frames[1].size(), sizeof tag);
+      std::memcpy(&tag, frames[1].data(), sizeof tag);
       Result<pb::Envelope> env = Decode(frames[2]);
       EXPECT_TRUE(env.ok());
       EXPECT_EQ(env->result().job_id(), frames[0].to_string());
-      EXPECT_EQ(env->result().index(), index);
+      EXPECT_EQ(env->result().index(), tag.index);
+      EXPECT_EQ(env->result().ok(), tag.ok != 0);
+      EXPECT_EQ(tag.run_us, env->result().finished_us() - env->result().started_us());
       out.push_back(env->result());
     }
     return out;

@@ -1,5 +1,6 @@
 #include "worker/worker.h"
 
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -19,6 +20,7 @@
 #include "common/version.h"
 #include "jobs/registry.h"
 #include "worker/executor.h"
+#include "worker/metrics.h"
 
 namespace fanout::worker {
 namespace {
@@ -46,7 +48,8 @@ Result<Runners> MakeRunners(const WorkerOptions& options, const std::string& id)
   const jobs::WorkerEnv env{.worker_id = id,
                             .allow_exec = options.allow_exec,
                             .exec_allowed = options.exec_allowed,
-                            .keys = options.keys};
+                            .keys = options.keys,
+                            .functions = options.functions};
   Runners runners;
   for (const auto& kind : jobs::Kinds().all()) {
     Result<std::unique_ptr<jobs::Runner>> runner = kind->NewRunner(env);
@@ -62,7 +65,8 @@ std::string WorkerId(const WorkerOptions& options) {
 
 class Worker {
  public:
-  Worker(const WorkerOptions& options, int signal_fd, Runners runners);
+  // `metrics`: where its counts go, when it serves --http.
+  Worker(const WorkerOptions& options, int signal_fd, Runners runners, WorkerMetrics* metrics);
   int Run();
 
  private:
@@ -129,16 +133,18 @@ class Worker {
   size_t running_ = 0;
   // The coordinator's last heartbeat stamp and when it arrived (our clock).
   std::pair<int64_t, int64_t> last_stamp_{};
+  WorkerMetrics* metrics_;  // null without --http
 };
 
-Worker::Worker(const WorkerOptions& options, int signal_fd, Runners runners)
+Worker::Worker(const WorkerOptions& options, int signal_fd, Runners runners, WorkerMetrics* metrics)
     : options_(options),
       signal_fd_(signal_fd),
       id_(WorkerId(options)),
       runners_(std::move(runners)),
       results_(ctx_, zmq::socket_type::pull),
       coordinator_(options.heartbeat_interval, options.liveness, Now()),
-      backoff_(options.reconnect_initial, options.reconnect_max, std::random_device()()) {
+      backoff_(options.reconnect_initial, options.reconnect_max, std::random_device()()),
+      metrics_(metrics) {
   if (options_.threads == 0) options_.threads = Cores() + 4;
   // A per-process name keeps endpoints apart when tests run workers in one process.
   results_endpoint_ = fmt::format("inproc://results-{}", static_cast<const void*>(this));
@@ -171,6 +177,9 @@ void Worker::Connect(TimePoint now) {
   for (size_t i = 0; i < runners_.size(); ++i) {
     if (runners_[i]->enabled()) hello->add_serves(std::string(jobs::Kinds().all()[i]->name()));
   }
+  if (options_.functions) {
+    for (std::string& name : options_.functions->names()) hello->add_functions(std::move(name));
+  }
   for (const auto& [job, index, attempt] : held_) {
     pb::TaskRef* ref = hello->add_holding();
     ref->set_job_id(job);
@@ -185,6 +194,7 @@ void Worker::Connect(TimePoint now) {
   }
   coordinator_ = Liveness(options_.heartbeat_interval, options_.liveness, now);
   heard_since_connect_ = false;
+  if (metrics_ != nullptr) ++metrics_->counts().connects;
   FlushUnsent();
 }
 
@@ -398,12 +408,16 @@ void Worker::SendResult(const pb::Task& task, const std::string& error) {
 void Worker::ForwardResults(TimePoint now) {
   Message msg;
   for (size_t i = 0; i < kMaxBatch && RecvMessage(results_, msg); ++i) {
-    // Our own executor threads send [job][index, attempt, ok][envelope].
-    uint32_t ids[3];
-    if (msg.size() != 3 || msg.frames[1].size() != sizeof ids) continue;
-    std::memcpy(ids, msg.frames[1].data(), sizeof ids);
-    Held key{PeerName(msg.frames[0]), ids[0], ids[1]};
-    NoteResult(std::get<0>(key), ids[2] != 0, now);
+    // Our own executor threads send [job][ResultTag][envelope].
+    ResultTag tag;
+    if (msg.size() != 3 || msg.frames[1].size() != sizeof tag) continue;
+    std::memcpy(&tag, msg.frames[1].data(), sizeof tag);
+    Held key{PeerName(msg.frames[0]), tag.index, tag.attempt};
+    NoteResult(std::get<0>(key), tag.ok != 0, now);
+    if (metrics_ != nullptr) {
+      metrics_->counts().tasks.Count(tag.kind, std::max<size_t>(tag.model, 1) - 1, tag.ok != 0,
+                                     static_cast<double>(tag.run_us) / 1e6);
+    }
     auto run = jobs_.find(std::get<0>(key));
     if (run != jobs_.end() && --run->second.inflight == 0) {
       if (run->second.pool) idle_pools_.push_back({std::move(run->second.pool), now});
@@ -454,6 +468,13 @@ void Worker::Tick(TimePoint now) {
   std::erase_if(idle_pools_,
                 [&](const IdlePool& p) { return now - p.since > options_.executor_idle; });
   LogIdleJobs(now);
+  if (metrics_ != nullptr && metrics_->Due(now)) {
+    metrics_->Publish(now,
+                      {.running = running_,
+                       .unsent = unsent_.size(),
+                       .connected = dealer_ && heard_since_connect_ && !coordinator_.Expired(now),
+                       .draining = draining_});
+  }
 }
 
 void Worker::OnSignal(TimePoint now) {
@@ -472,6 +493,9 @@ int Worker::Run() {
     if (!runners_[i]->enabled()) continue;
     serves += fmt::format("{}{}", serves.empty() ? "" : ", ", jobs::Kinds().all()[i]->name());
   }
+  if (options_.functions && !options_.functions->empty()) {
+    serves += fmt::format(" ({})", fmt::join(options_.functions->names(), ", "));
+  }
   spdlog::info("worker {} starting: coordinator {}, {} threads by default; runs {} tasks", id_,
                options_.coordinator, options_.threads, serves);
   Connect(Now());
@@ -486,6 +510,7 @@ int Worker::Run() {
     }
     TimePoint now = Now();
     TimePoint next = dealer_ ? coordinator_.NextDeadline() : reconnect_at_;
+    if (metrics_ != nullptr) next = std::min(next, metrics_->next());
     const auto wait = std::clamp(std::chrono::ceil<milliseconds>(next - now), milliseconds(0),
                                  std::chrono::duration_cast<milliseconds>(options_.executor_idle));
     zmq::poll(items, wait);
@@ -553,7 +578,17 @@ int RunWorker(const WorkerOptions& options, int signal_fd) {
     spdlog::error("{}", runners.error().message);
     return 1;
   }
-  Worker worker(options, signal_fd, std::move(*runners));
+  std::unique_ptr<WorkerMetrics> metrics =
+      options.http.empty() ? nullptr : std::make_unique<WorkerMetrics>();
+  Result<std::unique_ptr<http::Server>> http =
+      http::ServeMetricsIfAsked(options.http, options.keys.get(), options.insecure,
+                                metrics ? metrics->registry() : nullptr, "worker");
+  if (!http) {
+    spdlog::error("{}", http.error().message);
+    return 2;
+  }
+  if (*http == nullptr) metrics.reset();  // no one to read them
+  Worker worker(options, signal_fd, std::move(*runners), metrics.get());
   return worker.Run();
 }
 

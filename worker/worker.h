@@ -17,6 +17,7 @@
 
 #include "common/clock.h"
 #include "common/security.h"
+#include "jobs/call/functions.h"
 
 namespace fanout::worker {
 
@@ -34,10 +35,17 @@ struct WorkerOptions {
   std::vector<std::string> exec_allowed;        // only these programs (empty: any)
   // With keys (--keys), the coordinator and the ledger are reached with CURVE.
   std::shared_ptr<const Keys> keys = nullptr;
+  // HOST:PORT of its /metrics (empty: none). Beyond loopback only with keys
+  // (then with the keys' http.token) or `insecure`.
+  std::string http;
+  bool insecure = false;
+  // The named functions it serves (call jobs); none: it runs no call tasks.
+  std::shared_ptr<const jobs::Functions> functions = nullptr;
 };
 
 // Runs until drained after SIGINT/SIGTERM on `signal_fd`. Returns the exit
-// code (1, with one line logged, when it cannot start).
+// code (1, with one line logged, when it cannot start; 2 for an --http it
+// may not listen on).
 int RunWorker(const WorkerOptions& options, int signal_fd);
 
 }  // namespace fanout::worker

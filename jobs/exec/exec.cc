@@ -24,13 +24,7 @@ using exec::Ending;
 
 class ExecFlags final : public SubmitFlags {
  public:
-  explicit ExecFlags(CLI::App& cmd) {
-    // One value each (repeat the flag for more), so that "--arg x -- cmd"
-    // ends the item list where it should.
-    cmd.add_option("--arg", args_, "an item: one task runs the command with it (repeatable)")
-        ->allow_extra_args(false);
-    cmd.add_option("--args-file", args_file_,
-                   "one item per line of FILE (- is stdin); blank lines are skipped");
+  explicit ExecFlags(CLI::App& cmd) : items_(cmd) {
     cmd.add_option("--timeout-ms", timeout_ms_,
                    "kill a try's process group after this long (0: no limit)")
         ->check(CLI::Range(uint32_t{0}, exec::kMaxTimeoutMs))
@@ -57,36 +51,8 @@ class ExecFlags final : public SubmitFlags {
     if (Status s = exec::CheckCommand(command_); !s) return s;
     pb::ExecJob* job = spec.mutable_exec();
     for (const std::string& arg : command_) job->add_command(arg);
-    // Items are checked as they come, and reading stops once the job could
-    // not travel in one message: a file of 10^7 lines is refused after its
-    // first 16 MiB, not loaded whole.
-    size_t bytes = job->ByteSizeLong();
-    auto add = [&](std::string&& item) -> Status {
-      const size_t number = static_cast<size_t>(job->items_size()) + 1;
-      if (Status s = exec::CheckItem(item, number); !s) return s;
-      bytes += item.size() + 8;
-      if (bytes > kMaxSpecBytes || number > kMaxTasksPerJob) {
-        return InvalidArgument(
-            "too many items: a job may carry at most {} items and {:.1f} MiB of them (this one "
-            "passed that at item {}); split it into smaller jobs",
-            kMaxTasksPerJob, static_cast<double>(kMaxSpecBytes) / (1 << 20), number);
-      }
-      job->add_items(std::move(item));
-      return {};
-    };
-    for (std::string item : args_) {
-      if (Status s = add(std::move(item)); !s) return s;
-    }
-    if (!args_file_.empty()) {
-      Status read = ForEachLine(args_file_, [&](std::string&& line) -> Status {
-        return line.empty() ? Status() : add(std::move(line));  // blank lines are skipped
-      });
-      if (!read) return read;
-    }
-    if (job->items_size() == 0) {
-      if (args_file_.empty())
-        return InvalidArgument("no items: give --arg ITEM or --args-file FILE");
-      return InvalidArgument("no items: {} has no lines", SourceName(args_file_));
+    if (Status s = items_.Collect(job->mutable_items(), job->ByteSizeLong(), exec::CheckItem); !s) {
+      return s;
     }
     for (const std::string& entry : env_) {
       if (Status s = exec::CheckEnv(entry); !s) return s;
@@ -102,9 +68,8 @@ class ExecFlags final : public SubmitFlags {
   }
 
  private:
+  ItemFlags items_;
   std::vector<std::string> command_;
-  std::vector<std::string> args_;
-  std::string args_file_;
   uint32_t timeout_ms_ = 0;
   uint32_t retries_ = 0;
   uint64_t max_output_bytes_ = exec::kDefaultMaxOutputBytes;
