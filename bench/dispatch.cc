@@ -6,8 +6,12 @@
 //    credit = capacity, throughput is at most concurrency / round trip
 //    (Little's law), so the default pool of cores + 4 threads caps it near
 //    6 / 200 us; --concurrency 64 (the default here) keeps the pipe full.
+//    Beside it, the same run without the journal (a second cluster, runs
+//    taking turns; target: the journal costs at most 10%) and the rate of
+//    bare ZeroMQ messages of a task's size, one way (the ceiling).
 //  - round trip: one-task jobs one after another, submit to JobDone; p50 and
-//    p99 in microseconds.
+//    p99 in microseconds, and each against a bare ZeroMQ request and reply's
+//    p50 (targets: 2.5x and 5x).
 //  - math scaling: 20 x 2,000,000 iterations under sync on 1 worker and on 2
 //    worker processes.
 //  - sharing, on one worker with --slots: a small job's wall time while a big
@@ -53,8 +57,9 @@ pb::JobSpec Math(pb::Model model, uint32_t count, uint64_t iterations, uint32_t 
 
 // The floor under any task's round trip: one bare ZeroMQ request and reply
 // over loopback TCP between two threads (a task crosses two such round
-// trips: client-coordinator and coordinator-worker). p50 in microseconds.
-double BareZeroMqRoundTrip(uint32_t count) {
+// trips: client-coordinator and coordinator-worker). p50 and p99 in
+// microseconds.
+std::pair<double, double> BareZeroMqRoundTrip(uint32_t count) {
   zmq::context_t server_ctx(1), client_ctx(1);
   zmq::socket_t router(server_ctx, zmq::socket_type::router);
   router.bind("tcp://127.0.0.1:*");
@@ -79,7 +84,32 @@ double BareZeroMqRoundTrip(uint32_t count) {
     rtt.push_back(ToMillis(Now() - sent) * 1000);
   }
   echo.join();
-  return Percentile(rtt, 0.5);
+  return {Percentile(rtt, 0.5), Percentile(rtt, 0.99)};
+}
+
+// The ceiling over any throughput: `count` messages of a tiny task's size
+// from a DEALER to a ROUTER over loopback TCP, one send each; messages/s.
+double BareZeroMqRate(uint32_t count) {
+  zmq::context_t server_ctx(1), client_ctx(1);
+  zmq::socket_t router(server_ctx, zmq::socket_type::router);
+  router.set(zmq::sockopt::rcvhwm, 0);
+  router.bind("tcp://127.0.0.1:*");
+  zmq::socket_t dealer(client_ctx, zmq::socket_type::dealer);
+  dealer.set(zmq::sockopt::sndhwm, 0);
+  dealer.connect(router.get(zmq::sockopt::last_endpoint));
+  const std::string body(48, 'x');  // a math task's envelope is about this size
+  const TimePoint start = Now();
+  std::thread sender([&] {
+    for (uint32_t i = 0; i < count; ++i) dealer.send(zmq::buffer(body), zmq::send_flags::none);
+  });
+  for (uint32_t i = 0; i < count; ++i) {
+    zmq::message_t id, msg;
+    (void)router.recv(id);
+    (void)router.recv(msg);
+  }
+  const double seconds = ToMillis(Now() - start) / 1000;
+  sender.join();
+  return count / seconds;
 }
 
 // Waits until every job in `ids` has ended; the span from the first one's
@@ -337,13 +367,40 @@ int Main(int argc, char** argv) {
     return 1;
   }
 
-  std::vector<double> rates;
+  // With the journal, a second cluster without it, their runs taking turns:
+  // what the journal costs, measured in one run.
+  std::unique_ptr<client::LocalCluster> unjournaled;
+  std::unique_ptr<client::JobClient> unjournaled_client;
+  if (!no_journal) {
+    client::ClusterOptions o = options;
+    o.workers = 1;
+    o.coordinator_flags = {"--journal", ""};
+    auto c = client::LocalCluster::Start(o);
+    if (!c) return fmt::print(stderr, "bench: {}\n", c.error().message), 1;
+    unjournaled = std::move(*c);
+    unjournaled_client = std::make_unique<client::JobClient>(
+        client::ClientOptions{.endpoint = unjournaled->clients_endpoint()});
+    if (auto r = RunOk(*unjournaled_client, Math(pb::THREADS, 1000, 0, concurrency, 1)); !r) {
+      return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
+    }
+  }
+  std::vector<double> rates, unjournaled_rates, bare_rates;
   for (int i = 0; i < runs; ++i) {
     auto r = RunOk(client, Math(pb::THREADS, tasks, 0, concurrency, 1));
     if (!r) return fmt::print(stderr, "bench: {}\n", r.error().message), 1;
     rates.push_back(tasks / (r->wall_ms / 1000));
     fmt::print(stderr, "throughput run {}: {:.0f} tasks/s\n", i + 1, rates.back());
+    if (unjournaled_client) {
+      auto u = RunOk(*unjournaled_client, Math(pb::THREADS, tasks, 0, concurrency, 1));
+      if (!u) return fmt::print(stderr, "bench: {}\n", u.error().message), 1;
+      unjournaled_rates.push_back(tasks / (u->wall_ms / 1000));
+      fmt::print(stderr, "throughput run {} without the journal: {:.0f} tasks/s\n", i + 1,
+                 unjournaled_rates.back());
+    }
+    bare_rates.push_back(BareZeroMqRate(tasks));
+    fmt::print(stderr, "bare ZeroMQ, run {}: {:.0f} messages/s\n", i + 1, bare_rates.back());
   }
+  unjournaled.reset();
 
   // One-task jobs, one after another, under each model.
   nlohmann::json round_trips = nlohmann::json::object();
@@ -365,9 +422,21 @@ int Main(int argc, char** argv) {
                                      {"p99_median", std::round(Median(p99s))}};
   }
   round_trips["jobs_per_run"] = roundtrips;
-  std::vector<double> floors;
-  for (int i = 0; i < runs; ++i) floors.push_back(BareZeroMqRoundTrip(roundtrips));
-  round_trips["bare_zeromq_p50_median"] = std::round(Median(floors));
+  std::vector<double> floors, floors99;
+  for (int i = 0; i < runs; ++i) {
+    auto [p50, p99] = BareZeroMqRoundTrip(roundtrips);
+    floors.push_back(p50);
+    floors99.push_back(p99);
+  }
+  const double bare = Median(floors);
+  round_trips["bare_zeromq_p50_median"] = std::round(bare);
+  round_trips["bare_zeromq_p99_median"] = std::round(Median(floors99));
+  // The targets: p50 within 2.5x the bare p50, p99 within 5x it.
+  for (pb::Model model : {pb::SYNC, pb::THREADS, pb::ASYNC}) {
+    nlohmann::json& m = round_trips[ModelName(model)];
+    m["p50_to_bare_p50"] = m["p50_median"].get<double>() / bare;
+    m["p99_to_bare_p50"] = m["p99_median"].get<double>() / bare;
+  }
 
   nlohmann::json out = {
       {"benchmark", "dispatch"},
@@ -380,9 +449,15 @@ int Main(int argc, char** argv) {
         {"concurrency", concurrency},
         {"workers", 1},
         {"tasks_per_s_median", std::round(Median(rates))},
-        {"tasks_per_s_runs", rates}}},
+        {"tasks_per_s_runs", rates},
+        {"bare_zeromq_msgs_per_s_median", std::round(Median(bare_rates))}}},
       {"round_trip_us", round_trips},
   };
+
+  if (!unjournaled_rates.empty()) {
+    out["throughput"]["no_journal_tasks_per_s_median"] = std::round(Median(unjournaled_rates));
+    out["throughput"]["journal_to_no_journal"] = Median(rates) / Median(unjournaled_rates);
+  }
 
   if (!skip_math) {
     std::vector<double> one, two;
