@@ -1,6 +1,11 @@
 #include "common/transport.h"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <limits>
 
 #if defined(__SANITIZE_THREAD__)
 #define FANOUT_TSAN 1
@@ -33,6 +38,25 @@ void MarkReceived() {
 #ifdef FANOUT_TSAN
   __tsan_acquire(&zmq_handoff);
 #endif
+}
+
+zmq::context_t ManySocketsContext() {
+  zmq::context_t ctx(1);
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0) return ctx;
+  if (files.rlim_cur < files.rlim_max) {
+    rlimit raised = files;
+    raised.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+  }
+  // Each socket holds a descriptor or two; the rest is for connections and
+  // files. Refused (EINVAL) past what the poller can watch: the default stays.
+  const auto sockets = static_cast<int>(
+      std::clamp<rlim_t>(files.rlim_cur / 2, 1023, std::numeric_limits<int>::max() / 2));
+  if (zmq_ctx_set(ctx.handle(), ZMQ_MAX_SOCKETS, sockets) != 0) {
+    spdlog::debug("ZeroMQ kept its cap of 1,023 sockets: {}", zmq_strerror(zmq_errno()));
+  }
+  return ctx;
 }
 
 zmq::socket_t MakeSocket(zmq::context_t& ctx, zmq::socket_type type) {

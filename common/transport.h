@@ -21,6 +21,11 @@ namespace fanout {
 
 zmq::socket_t MakeSocket(zmq::context_t& ctx, zmq::socket_type type);
 
+// A context for a process that may hold many sockets (a worker: one per
+// pool thread): the soft limit on open files raised to the hard one, and
+// ZeroMQ's own cap (1,023 sockets by default) raised to match it.
+zmq::context_t ManySocketsContext();
+
 // Binds and returns the endpoint bound ("tcp://127.0.0.1:40123").
 Result<std::string> Bind(zmq::socket_t& socket, const std::string& endpoint);
 Status Connect(zmq::socket_t& socket, const std::string& endpoint);

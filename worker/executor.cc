@@ -74,10 +74,21 @@ static void Skipped(pb::Result& result, const std::string& why) {
 // ---- ThreadPool --------------------------------------------------------------
 
 ThreadPool::ThreadPool(const ExecutorEnv& env, size_t threads, BlockingHandler handler)
-    : env_(env), handler_(std::move(handler)) {
+    : env_(env), handler_(std::move(handler)), asked_(threads) {
   threads_.reserve(threads);
   for (size_t i = 0; i < threads; ++i) {
-    threads_.emplace_back([this, i] { Run(static_cast<uint32_t>(i)); });
+    // Each thread's socket is made here, on the I/O thread (the thread's
+    // start is the fence ZeroMQ asks for when a socket changes threads), so
+    // that running out of sockets, descriptors or threads makes a smaller
+    // pool instead of an exception on a thread of its own.
+    try {
+      auto sink = std::make_unique<ResultSink>(env_.ctx, env_.results_endpoint, env_.worker_id);
+      threads_.emplace_back(
+          [this, i, sink = std::move(sink)] { Run(static_cast<uint32_t>(i), *sink); });
+    } catch (const std::exception& e) {  // zmq::error_t (EMFILE), std::system_error (EAGAIN)
+      shortfall_ = e.what();
+      break;
+    }
   }
 }
 
@@ -109,8 +120,7 @@ void ThreadPool::WakeOneLocked() {
   ready_.NotifyOne();
 }
 
-void ThreadPool::Run(uint32_t lane) {
-  ResultSink sink(env_.ctx, env_.results_endpoint, env_.worker_id);
+void ThreadPool::Run(uint32_t lane, ResultSink& sink) {
   while (true) {
     pb::Task task;
     std::stop_token stop;

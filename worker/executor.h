@@ -105,6 +105,8 @@ struct ExecutorEnv {
 
 class ThreadPool final : public Executor {
  public:
+  // Starts `threads` threads, or as many as the process can (threads() says,
+  // shortfall() why not more).
   ThreadPool(const ExecutorEnv& env, size_t threads, BlockingHandler handler);
   // Asks running tasks to stop and waits for them; queued ones are dropped
   // (the coordinator re-runs whatever a worker did not report).
@@ -113,9 +115,11 @@ class ThreadPool final : public Executor {
   void Submit(pb::Task task) override;
   void Stop(const std::string& job_id, const std::string& reason) override;
   size_t threads() const { return threads_.size(); }
+  size_t asked() const { return asked_; }  // threads() unless it fell short
+  const std::string& shortfall() const { return shortfall_; }
 
  private:
-  void Run(uint32_t lane);
+  void Run(uint32_t lane, ResultSink& sink);
   // Wakes one idle thread unless one is already on its way.
   void WakeOneLocked() REQUIRES(mu_);
 
@@ -134,6 +138,8 @@ class ThreadPool final : public Executor {
   bool waking_ GUARDED_BY(mu_) = false;
   JobStops stops_ GUARDED_BY(mu_);
   std::vector<std::thread> threads_;
+  size_t asked_;
+  std::string shortfall_;  // why fewer threads started than asked
 };
 
 class AsyncRuntime final : public Executor {

@@ -20,7 +20,10 @@ using std::chrono::seconds;
 // Collects results the way the worker's I/O thread does.
 class ResultCollector {
  public:
-  ResultCollector() : pull_(ctx_, zmq::socket_type::pull) {
+  // `max_sockets`: ZeroMQ's cap on this context's sockets (0: its default).
+  explicit ResultCollector(int max_sockets = 0) {
+    if (max_sockets > 0) ctx_.set(zmq::ctxopt::max_sockets, max_sockets);
+    pull_ = zmq::socket_t(ctx_, zmq::socket_type::pull);
     pull_.set(zmq::sockopt::linger, 0);
     pull_.bind(endpoint_);
   }
@@ -76,6 +79,29 @@ struct Overlap {
   }
   void Leave() { --now; }
 };
+
+TEST(ThreadPoolTest, APoolThatCannotStartEveryThreadRunsOnTheOnesItHas) {
+  // Room for the collector's socket and 7 more: a pool of 20 makes 7 (a
+  // worker at its open-file limit), says why, and runs every task.
+  ResultCollector results(/*max_sockets=*/8);
+  Overlap overlap;
+  ThreadPool pool(results.env(), 20, [&](const pb::Task&, pb::Result& r, std::stop_token) {
+    overlap.Enter();
+    std::this_thread::sleep_for(milliseconds(20));
+    overlap.Leave();
+    r.set_ok(true);
+  });
+  EXPECT_EQ(pool.threads(), 7u);
+  EXPECT_EQ(pool.asked(), 20u);
+  EXPECT_NE(pool.shortfall(), "");
+  for (uint32_t i = 1; i <= 40; ++i) pool.Submit(MakeTask(i));
+  std::vector<pb::Result> out = results.Take(40);
+  ASSERT_EQ(out.size(), 40u);
+  std::set<uint32_t> indices;
+  for (const pb::Result& r : out) indices.insert(r.index());
+  EXPECT_EQ(indices.size(), 40u);
+  EXPECT_LE(overlap.max.load(), 7);
+}
 
 TEST(ThreadPoolTest, RunsTasksInParallelOnDistinctLanes) {
   ResultCollector results;

@@ -88,10 +88,15 @@ class Worker {
   void FlushUnsent();
   void Tick(TimePoint now);
   void OnSignal(TimePoint now);
-  Executor& ExecutorFor(const pb::Task& task);
+  // Where the task runs; null when no thread could be started for it.
+  Executor* ExecutorFor(const pb::Task& task);
+  // A pool of `threads` threads for `job`, or as many as could start (a
+  // warning says why not all); null when none could.
+  std::unique_ptr<ThreadPool> NewPool(const std::string& job, size_t threads);
   // The runner for a task's kind; nullptr for a payload this build does not know.
   jobs::Runner* RunnerFor(const pb::Task& task);
-  void SendResult(const pb::Task& task, const std::string& error);
+  // `log`: with a warning of its own.
+  void SendResult(const pb::Task& task, const std::string& error, bool log = true);
   bool Drained() const { return draining_ && running_ == 0 && unsent_.empty(); }
   void SendEnvelope(const pb::Envelope& env);
 
@@ -99,7 +104,7 @@ class Worker {
   int signal_fd_;
   std::string id_;
   Runners runners_;
-  zmq::context_t ctx_{1};
+  zmq::context_t ctx_ = ManySocketsContext();  // a socket per pool thread
   zmq::socket_t results_;
   std::string results_endpoint_;
   std::optional<zmq::socket_t> dealer_;
@@ -124,6 +129,7 @@ class Worker {
   bool heard_since_connect_ = false;  // "connected" is said once per connection
   std::string fatal_;                 // why the worker must stop (a wrong endpoint)
   std::vector<IdlePool> idle_pools_;
+  LogLimiter pool_warnings_{3};  // pools that started short
   std::unique_ptr<AsyncRuntime> async_;
   // Running, or result not yet sent: each attempt (a task past its
   // deadline may be sent here again), as the coordinator counts claims.
@@ -324,7 +330,7 @@ jobs::Runner* Worker::RunnerFor(const pb::Task& task) {
   return nullptr;
 }
 
-Executor& Worker::ExecutorFor(const pb::Task& task) {
+Executor* Worker::ExecutorFor(const pb::Task& task) {
   if (task.model() == pb::ASYNC) {
     if (!async_) {
       async_ = std::make_unique<AsyncRuntime>(
@@ -333,36 +339,48 @@ Executor& Worker::ExecutorFor(const pb::Task& task) {
             return RunnerFor(t)->RunAsync(t, r, env, std::move(stop));
           });
     }
-    return *async_;
+    return async_.get();
   }
   if (options_.slots > 0) {
-    if (!shared_pool_) {
-      shared_pool_ = std::make_unique<ThreadPool>(
-          ExecutorEnv{ctx_, results_endpoint_, id_}, options_.slots,
-          [this](const pb::Task& t, pb::Result& r, std::stop_token stop) {
-            RunnerFor(t)->RunBlocking(t, r, std::move(stop));
-          });
-    }
-    return *shared_pool_;
+    if (!shared_pool_) shared_pool_ = NewPool(task.job_id(), options_.slots);
+    return shared_pool_.get();
   }
   JobRun& run = jobs_[task.job_id()];
   if (!run.pool) {
     const size_t threads = task.model() == pb::SYNC ? 1 : std::max<uint32_t>(1, task.concurrency());
     auto idle = std::find_if(idle_pools_.begin(), idle_pools_.end(),
-                             [&](const IdlePool& p) { return p.pool->threads() == threads; });
+                             [&](const IdlePool& p) { return p.pool->asked() == threads; });
     if (idle != idle_pools_.end()) {
       run.pool = std::move(idle->pool);
       idle_pools_.erase(idle);
     } else {
-      run.pool = std::make_unique<ThreadPool>(
-          ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
-          [this](const pb::Task& t, pb::Result& r, std::stop_token stop) {
-            RunnerFor(t)->RunBlocking(t, r, std::move(stop));
-          });
-      spdlog::debug("job {}: new pool of {} threads", task.job_id(), threads);
+      run.pool = NewPool(task.job_id(), threads);
     }
   }
-  return *run.pool;
+  return run.pool.get();
+}
+
+std::unique_ptr<ThreadPool> Worker::NewPool(const std::string& job, size_t threads) {
+  auto pool =
+      std::make_unique<ThreadPool>(ExecutorEnv{ctx_, results_endpoint_, id_}, threads,
+                                   [this](const pb::Task& t, pb::Result& r, std::stop_token stop) {
+                                     RunnerFor(t)->RunBlocking(t, r, std::move(stop));
+                                   });
+  if (pool->threads() < threads) {
+    // Idle pools hold threads and sockets: given back for the next pool
+    // (ZeroMQ closes sockets in the background, so not this one's).
+    idle_pools_.clear();
+    if (std::optional<uint64_t> skipped = pool_warnings_.Allow(Now())) {
+      spdlog::warn(
+          "job {}: {} threads asked, {} started ({}): raise `ulimit -n` or ask for less "
+          "--concurrency{}",
+          job, threads, pool->threads(), pool->shortfall(), SkippedNote(*skipped));
+    }
+  } else {
+    spdlog::debug("job {}: new pool of {} threads", job, threads);
+  }
+  if (pool->threads() == 0) return nullptr;
+  return pool;
 }
 
 void Worker::OnTask(pb::Task task, TimePoint now) {
@@ -384,17 +402,24 @@ void Worker::OnTask(pb::Task task, TimePoint now) {
   }
   spdlog::debug("task {}/{}: attempt {} under {}", task.job_id(), task.index(), task.attempt(),
                 ModelName(task.model()));
+  Executor* executor = ExecutorFor(task);
+  if (executor == nullptr) {
+    if (auto run = jobs_.find(task.job_id()); run != jobs_.end() && run->second.inflight == 0) {
+      jobs_.erase(run);
+    }
+    return SendResult(task, "no thread could be started for it (see the worker's log)",
+                      /*log=*/false);
+  }
   NoteTask(task, now);
-  Executor& executor = ExecutorFor(task);
   ++jobs_[task.job_id()].inflight;
   ++running_;
   held_.emplace(task.job_id(), task.index(), task.attempt());
-  executor.Submit(std::move(task));
+  executor->Submit(std::move(task));
 }
 
 // A failed result for a task this worker cannot even start.
-void Worker::SendResult(const pb::Task& task, const std::string& error) {
-  spdlog::warn("task {}/{}: {}", task.job_id(), task.index(), error);
+void Worker::SendResult(const pb::Task& task, const std::string& error, bool log) {
+  if (log) spdlog::warn("task {}/{}: {}", task.job_id(), task.index(), error);
   pb::Envelope env = NewEnvelope();
   pb::Result* result = env.mutable_result();
   result->set_job_id(task.job_id());
