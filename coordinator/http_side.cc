@@ -197,7 +197,8 @@ void HttpSide::Exchange(Scheduler& scheduler, TimePoint now) {
   // followed its last job: nothing for it ever goes out of a socket.
   std::vector<Outgoing>& out = scheduler.to_clients();
   bool any = false;
-  for (const Outgoing& o : out) any |= o.peer == kDashboardPeer;
+  // (An empty peer: an answer taken above.)
+  for (const Outgoing& o : out) any |= o.peer == kDashboardPeer || o.peer.empty();
   if (any) {
     for (Outgoing& o : out) {
       if (o.peer != kDashboardPeer) continue;
