@@ -7,6 +7,8 @@
 #include <array>
 #include <mutex>
 
+#include "common/mutex.h"
+
 namespace fanout::http {
 namespace {
 
@@ -36,7 +38,15 @@ void Write(mg_connection* conn, const Response& r,
   for (const auto& [name, value] : extra_headers) {
     mg_response_header_add(conn, name.c_str(), value.c_str(), -1);
   }
-  mg_response_header_send(conn);
+  {
+    // civetweb dates each header with gmtime(), whose result is one buffer
+    // for the whole process (Debian builds it without REENTRANT_TIME): two
+    // handler threads at once could write each other's Date (ThreadSanitizer
+    // saw it). One header at a time; the body goes out unlocked.
+    static Mutex date_mu;
+    MutexLock lock(date_mu);
+    mg_response_header_send(conn);
+  }
   mg_write(conn, r.body.data(), r.body.size());
 }
 
