@@ -107,6 +107,9 @@ void HttpSide::Publish(const Scheduler& scheduler, std::vector<double> commits, 
       rate_.emplace_back(UnixMicros() / 1000,
                          static_cast<double>(results - rate_results_) / seconds);
       if (rate_.size() > kRateSamples) rate_.pop_front();
+      nlohmann::json rate = nlohmann::json::array();
+      for (const auto& [ms, per_s] : rate_) rate.push_back({ms, std::round(per_s * 10) / 10});
+      rate_json_ = rate.dump();
     }
     rate_results_ = results;
     rate_at_ = now;
@@ -118,9 +121,7 @@ void HttpSide::Publish(const Scheduler& scheduler, std::vector<double> commits, 
   for (const pb::JobInfo& job : jobs.jobs()) {
     snapshot->jobs.push_back(client::JobInfoJson(job));
   }
-  nlohmann::json rate = nlohmann::json::array();
-  for (const auto& [ms, per_s] : rate_) rate.push_back({ms, std::round(per_s * 10) / 10});
-  snapshot->rate = rate.dump();
+  snapshot->rate = rate_json_;
   MutexLock lock(mu_);
   snapshot_ = std::move(snapshot);
 }

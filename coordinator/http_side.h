@@ -149,6 +149,7 @@ class HttpSide {
   TimePoint next_publish_{};
   // The loop's: tasks/s samples, and what it draws and follows for pages.
   std::deque<std::pair<int64_t, double>> rate_;
+  std::string rate_json_ = "[]";  // rate_ as /api/rate gives it, made once a sample
   uint64_t rate_results_ = 0;
   TimePoint rate_at_{};
   std::map<std::string, TimePoint> drawn_;     // job -> last asked about

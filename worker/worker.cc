@@ -323,11 +323,8 @@ void Worker::LogIdleJobs(TimePoint now) {
 }
 
 jobs::Runner* Worker::RunnerFor(const pb::Task& task) {
-  const auto& kinds = jobs::Kinds().all();
-  for (size_t i = 0; i < kinds.size(); ++i) {
-    if (kinds[i]->payload_case() == task.payload_case()) return runners_[i].get();
-  }
-  return nullptr;
+  const size_t kind = jobs::Kinds().IndexOf(task);
+  return kind < runners_.size() ? runners_[kind].get() : nullptr;
 }
 
 Executor* Worker::ExecutorFor(const pb::Task& task) {
