@@ -10,8 +10,8 @@
 #include <memory>
 #include <optional>
 #include <random>
-#include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "common/backoff.h"
 #include "common/liveness.h"
@@ -134,7 +134,12 @@ class Worker {
   // Running, or result not yet sent: each attempt (a task past its
   // deadline may be sent here again), as the coordinator counts claims.
   using Held = std::tuple<std::string, uint32_t, uint32_t>;  // job, index, attempt
-  std::set<Held> held_;
+  struct HeldHash {
+    size_t operator()(const Held& h) const {
+      return std::hash<std::string>()(std::get<0>(h)) * 31 + std::get<1>(h) * 7 + std::get<2>(h);
+    }
+  };
+  std::unordered_set<Held, HeldHash> held_;
   std::deque<std::pair<Held, zmq::message_t>> unsent_;
   size_t running_ = 0;
   // The coordinator's last heartbeat stamp and when it arrived (our clock).
