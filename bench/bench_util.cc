@@ -18,7 +18,10 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 Result<client::JobReport> RunOk(client::JobClient& client, const pb::JobSpec& spec) {
-  client::JobObserver quiet;
+  // Results only, as `fanout submit` without --per-task asks.
+  struct Quiet : client::JobObserver {
+    bool WantsDispatched() const override { return false; }
+  } quiet;
   Result<client::JobReport> report = client.Run(spec, quiet);
   if (report && report->done.ok() != spec.count()) {
     std::string first_error;

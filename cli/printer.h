@@ -24,6 +24,7 @@ class LivePrinter : public client::JobObserver {
   void OnAccepted(const client::JobReport& report) override;
   void OnDispatched(const client::JobReport& report, const client::TaskRecord& task,
                     uint32_t attempt) override;
+  bool WantsDispatched() const override { return options_.per_task; }
   void OnDone(const client::JobReport& report, const client::TaskRecord& task) override;
   void OnTick(const client::JobReport& report) override;
   void OnWaiting(const client::JobReport& report, const std::string& reason) override;

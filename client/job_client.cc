@@ -163,6 +163,7 @@ Result<JobReport> JobClient::Run(const pb::JobSpec& spec, JobObserver& observer,
   const TimePoint started = Now();
   pb::Envelope submit = NewEnvelope();
   *submit.mutable_submit()->mutable_spec() = spec;
+  submit.mutable_submit()->set_results_only(!observer.WantsDispatched());
   Send(submit);
   bool cancelled = false;
   Result<pb::Accepted> accepted = Answer("submit", cancel_fd, &cancelled);

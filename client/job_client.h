@@ -49,6 +49,9 @@ class JobObserver {
   virtual ~JobObserver() = default;
   virtual void OnAccepted(const JobReport&) {}
   virtual void OnDispatched(const JobReport&, const TaskRecord&, uint32_t /*attempt*/) {}
+  // False: OnDispatched is never wanted, so the coordinator need not send
+  // a task's start (half of what a job's client hears).
+  virtual bool WantsDispatched() const { return true; }
   virtual void OnDone(const JobReport&, const TaskRecord&) {}
   // About every 100 ms while the job runs: for a progress line.
   virtual void OnTick(const JobReport&) {}

@@ -281,8 +281,8 @@ int RunCoordinator(const CoordinatorOptions& options, int signal_fd) {
       ended_all = true;
     }
     for (int i = 0; i < kBatch && RecvMessage(workers, msg); ++i) {
-      Receive(workers, msg, "worker", [&](const std::string& peer, const pb::Envelope& env) {
-        scheduler.OnWorkerMessage(peer, env, now);
+      Receive(workers, msg, "worker", [&](const std::string& peer, pb::Envelope& env) {
+        scheduler.OnWorkerMessage(peer, std::move(env), now);
       });
     }
     for (int i = 0; i < kBatch && RecvMessage(clients, msg); ++i) {

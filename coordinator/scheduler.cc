@@ -54,7 +54,7 @@ Scheduler::Scheduler(SchedulerOptions options, std::function<std::string()> new_
 
 // ---- workers -----------------------------------------------------------------
 
-void Scheduler::OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now) {
+void Scheduler::OnWorkerMessage(const PeerId& peer, pb::Envelope&& env, TimePoint now) {
   if (env.has_hello()) {
     OnHello(peer, env.hello(), now);
     return;
@@ -67,7 +67,7 @@ void Scheduler::OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, Tim
       break;
     case pb::Envelope::kResult:
       // A result is accepted from anyone: the task is done wherever it ran.
-      OnResult(worker, env.result(), now);
+      OnResult(worker, std::move(*env.mutable_result()), now);
       break;
     case pb::Envelope::kReturned:
       if (worker != nullptr) OnReturned(*worker, env.returned());
@@ -217,7 +217,7 @@ int64_t Scheduler::ClockOffsetMicros(const PeerId& peer) const {
   return it == workers_.end() ? 0 : it->second.clock_offset_us;
 }
 
-void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now) {
+void Scheduler::OnResult(Worker* worker, pb::Result&& result, TimePoint now) {
   ++stats_.results;
   if (worker != nullptr) {
     Release(*worker, result.job_id(), result.index(), result.attempt());
@@ -246,23 +246,18 @@ void Scheduler::OnResult(Worker* worker, const pb::Result& result, TimePoint now
   CountTask(*job, result.ok(), &result);
   job->used.insert(result.worker_id());
   // One copy of the result: the event's (for its followers) or, for a job
-  // nobody follows, a local one for the journal.
+  // nobody follows, the one decoded.
   pb::Result* kept = AddEvent(*job, pb::TaskEvent::DONE, result.index(), result.attempt(),
                               result.worker_id(), &result);
-  pb::Result local;
-  if (kept == nullptr && journal_ != nullptr) {
-    local = result;
-    kept = &local;
-  }
+  if (kept == nullptr) kept = &result;
   // The worker's stamps, moved onto our clock, so that tasks from different
   // hosts line up in a timeline.
-  if (kept != nullptr && worker != nullptr && worker->clock_offset_us != 0 &&
-      result.started_us() > 0) {
-    kept->set_started_us(result.started_us() - worker->clock_offset_us);
-    kept->set_finished_us(result.finished_us() - worker->clock_offset_us);
+  if (worker != nullptr && worker->clock_offset_us != 0 && kept->started_us() > 0) {
+    kept->set_started_us(kept->started_us() - worker->clock_offset_us);
+    kept->set_finished_us(kept->finished_us() - worker->clock_offset_us);
   }
   if (journal_ != nullptr) journal_->Finished(*kept);
-  if (job->drawn) AddDrawn(*job, kept != nullptr ? *kept : result);
+  if (job->drawn) AddDrawn(*job, *kept);
   if (job->ok + job->failed == job->slots.size()) FinishJob(job->id, "", now);
 }
 
@@ -432,8 +427,8 @@ void Scheduler::Requeue(Job& job, uint32_t index, std::string fault, Telemetry::
   result.set_error(
       fmt::format("gave up after {} attempts: {}", slot.attempts, fmt::join(faults, "; ")));
   spdlog::warn("task {}/{}: {}", job.id, index, result.error());
-  AddEvent(job, pb::TaskEvent::DONE, index, slot.attempts, "", &result);
-  if (journal_ != nullptr) journal_->Finished(result);
+  const pb::Result* kept = AddEvent(job, pb::TaskEvent::DONE, index, slot.attempts, "", &result);
+  if (journal_ != nullptr) journal_->Finished(kept != nullptr ? *kept : result);
   job.faults.erase(index);
   if (job.ok + job.failed == job.slots.size()) FinishJob(job.id, "", now);
 }
@@ -629,7 +624,10 @@ void Scheduler::SendTask(Job& job, Worker& worker, uint32_t index, TimePoint now
   ++stats_.dispatched;
   spdlog::debug("task {}/{}: attempt {} to {}", job.id, index, slot.attempts,
                 worker.hello.worker_id());
-  AddEvent(job, pb::TaskEvent::DISPATCHED, index, slot.attempts, worker.hello.worker_id(), nullptr);
+  if (job.dispatched_events) {
+    AddEvent(job, pb::TaskEvent::DISPATCHED, index, slot.attempts, worker.hello.worker_id(),
+             nullptr);
+  }
 }
 
 // ---- jobs --------------------------------------------------------------------

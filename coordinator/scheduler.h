@@ -185,7 +185,11 @@ class Scheduler {
   // The ledger answered (anything): for its health in `fanout status`.
   void OnLedgerAlive(TimePoint now) { ledger_.Heard(now); }
 
-  void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
+  // Takes a result out of `env` rather than copying it.
+  void OnWorkerMessage(const PeerId& peer, pb::Envelope&& env, TimePoint now);
+  void OnWorkerMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now) {
+    OnWorkerMessage(peer, pb::Envelope(env), now);
+  }
   void OnClientMessage(const PeerId& peer, const pb::Envelope& env, TimePoint now);
   // A reply from the ledger (bank jobs open and close their book there).
   void OnLedgerReply(const pb::LedgerReply& reply, TimePoint now);
@@ -260,8 +264,9 @@ class Scheduler {
     // until it comes back), and everyone who hears its events.
     PeerId owner;
     std::set<PeerId> followers;
-    bool awaiting_owner = false;  // resumed: runs again once its owner is back...
-    TimePoint owner_due{};        // ...or ends if it is not back by then
+    bool dispatched_events = true;  // false while its only follower asked for results only
+    bool awaiting_owner = false;    // resumed: runs again once its owner is back...
+    TimePoint owner_due{};          // ...or ends if it is not back by then
     pb::JobSpec spec;
     uint32_t priority = 5;
     uint64_t served = 0;   // when it last got a slot: round-robin among equals
@@ -314,10 +319,10 @@ class Scheduler {
   // Gives up a worker's claims on `tasks`; those no one else holds are requeued.
   void LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,
              const std::string& worker, TimePoint now);
-  void OnResult(Worker* worker, const pb::Result& result, TimePoint now);
+  void OnResult(Worker* worker, pb::Result&& result, TimePoint now);
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
-  void OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now);
+  void OnSubmit(const PeerId& peer, const pb::Submit& submit, TimePoint now);
   // Turns a submitted job away with `why`; `unavailable`: the coordinator
   // cannot take jobs now, the job itself is fine.
   void Reject(const PeerId& peer, const std::string& why, bool unavailable = false);
@@ -379,10 +384,11 @@ class Scheduler {
   // A drained worker that has exited.
   void Forget(const PeerId& peer, TimePoint now);
   void DeclareDead(const PeerId& peer, TimePoint now);
-  // Queues an event for the job's followers; returns the event's copy of
-  // `result` (null when nobody follows the job).
+  // Queues an event for the job's followers, moving `result` (when given)
+  // into it; returns the event's result, or null when nobody follows the
+  // job (`result` is then left as it was).
   pb::Result* AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index, uint32_t attempt,
-                       const std::string& worker, const pb::Result* result);
+                       const std::string& worker, pb::Result* result);
   void FlushEvents(Job& job);
   // Sends `env` to every follower of the job.
   void ToFollowers(const Job& job, pb::Envelope env);

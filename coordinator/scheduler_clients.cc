@@ -25,7 +25,7 @@ void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, Tim
   if (client != clients_.end()) client->second.liveness.Heard(now);
   switch (env.body_case()) {
     case pb::Envelope::kSubmit:
-      OnSubmit(peer, env.submit().spec(), now);
+      OnSubmit(peer, env.submit(), now);
       return;
     case pb::Envelope::kCancel:
       OnCancel(peer, env.cancel(), now);
@@ -54,7 +54,8 @@ void Scheduler::OnClientMessage(const PeerId& peer, const pb::Envelope& env, Tim
 
 // ---- submitting ------------------------------------------------------------------
 
-void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint now) {
+void Scheduler::OnSubmit(const PeerId& peer, const pb::Submit& submit, TimePoint now) {
+  const pb::JobSpec& spec = submit.spec();
   if (Status valid = jobs::ValidateSpec(spec); !valid) return Reject(peer, valid.error().message);
   if (!stopping_.empty()) return Reject(peer, stopping_, /*unavailable=*/true);
   if (journal_ != nullptr && !journal_->broken().empty()) {
@@ -69,6 +70,7 @@ void Scheduler::OnSubmit(const PeerId& peer, const pb::JobSpec& spec, TimePoint 
   }
   const std::string id = new_job_id_();
   Job& job = AddJob(id, spec, now);
+  job.dispatched_events = !submit.results_only();
   // A detached job has no client to follow it: it runs on its own.
   if (!spec.detached()) Follow(job, peer, /*owner=*/true, now);
   ++stats_.jobs_accepted;
@@ -198,6 +200,7 @@ void Scheduler::OnWatch(const PeerId& peer, const pb::Watch& watch, TimePoint no
     // it: the replay below reads the journal, which already holds those
     // results, and must not be followed by them again.
     FlushEvents(*job);
+    job->dispatched_events = true;  // a watcher may print each task's start
     Follow(*job, peer, watch.owner(), now);
     accepted->set_tasks(static_cast<uint32_t>(job->slots.size()));
     accepted->set_accepted_us(job->accepted_us);
@@ -269,8 +272,7 @@ void Scheduler::SetClientBlocked(const PeerId& peer, bool blocked) {
 }
 
 pb::Result* Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t index,
-                                uint32_t attempt, const std::string& worker,
-                                const pb::Result* result) {
+                                uint32_t attempt, const std::string& worker, pb::Result* result) {
   if (job.followers.empty()) return nullptr;  // nobody to tell (detached, or its client gone)
   if (!job.events.has_events()) {
     job.events = NewEnvelope();
@@ -282,7 +284,7 @@ pb::Result* Scheduler::AddEvent(Job& job, pb::TaskEvent::Type type, uint32_t ind
   event->set_attempt(attempt);
   event->set_worker(worker);
   if (result == nullptr) return nullptr;
-  *event->mutable_result() = *result;
+  *event->mutable_result() = std::move(*result);
   return event->mutable_result();
 }
 

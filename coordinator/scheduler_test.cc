@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 
 namespace fanout::coordinator {
@@ -448,6 +449,58 @@ TEST_F(SchedulerTest, AClientThatWatchesAgainGetsTheResultsReplayedAndTheRest) {
   ASSERT_EQ(unknown.size(), 1u);
   EXPECT_EQ(unknown[0].envelope.error().code(), pb::Error::UNKNOWN_JOB);
   EXPECT_NE(unknown[0].envelope.error().message().find("job-404"), std::string::npos);
+}
+
+TEST_F(SchedulerTest, AClientThatAsksForResultsOnlyHearsNoTaskStartsUntilSomeoneWatches) {
+  Hello("w1", 2);
+  pb::Envelope submit = NewEnvelope();
+  *submit.mutable_submit()->mutable_spec() = Spec(pb::THREADS, 4);
+  submit.mutable_submit()->set_results_only(true);
+  scheduler_.OnClientMessage("c1", submit, now_);
+  std::string id;
+  for (const Outgoing& out : Clients()) {
+    if (out.envelope.has_accepted()) id = out.envelope.accepted().job_id();
+  }
+  ASSERT_FALSE(id.empty());
+  // Events heard since the last call: "peer type index", in order.
+  auto heard = [&] {
+    std::vector<std::string> seen;
+    for (const Outgoing& o : Clients()) {
+      if (!o.envelope.has_events()) continue;
+      for (const pb::TaskEvent& e : o.envelope.events().events()) {
+        seen.push_back(
+            fmt::format("{} {} {}", o.peer, pb::TaskEvent::Type_Name(e.type()), e.index()));
+      }
+    }
+    return seen;
+  };
+  auto sent = Dispatch();
+  ASSERT_EQ(sent["w1"].size(), 2u);
+  const double first_start = sent["w1"][0].math().start();
+  EXPECT_EQ(heard(), std::vector<std::string>{}) << "two started: the client asked not to hear it";
+  Finish("w1", sent["w1"][0]);
+  sent = Dispatch();
+  ASSERT_EQ(sent["w1"].size(), 1u);
+  EXPECT_EQ(heard(), std::vector<std::string>{"c1 DONE 1"});
+  // The result arrives whole (it is moved into the event, not copied).
+  const std::vector<pb::TaskEvent> done = DoneEvents("c1");
+  ASSERT_EQ(done.size(), 1u);
+  EXPECT_EQ(done[0].worker(), "w1");
+  EXPECT_EQ(done[0].result().worker_id(), "w1");
+  EXPECT_EQ(done[0].result().number(), first_start + 1000);
+
+  // A watcher may print each task's start: from now on the job's followers hear them.
+  pb::Envelope watch = NewEnvelope();
+  watch.mutable_watch()->set_job_id(id);
+  scheduler_.OnClientMessage("watcher", watch, now_);
+  Clients();
+  Finish("w1", sent["w1"][0]);
+  sent = Dispatch();
+  ASSERT_EQ(sent["w1"].size(), 1u);
+  std::vector<std::string> both = heard();
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(both, (std::vector<std::string>{"c1 DISPATCHED 4", "c1 DONE 3", "watcher DISPATCHED 4",
+                                            "watcher DONE 3"}));
 }
 
 TEST_F(SchedulerTest, AWatcherThatStopsFollowingHearsNothingMoreAndTheOwnerStillDoes) {

@@ -182,9 +182,9 @@ class Client:
         )
         if priority is not None:
             spec.priority = priority
-        accepted = self._ask(
-            _wire.envelope(submit=pb.Submit(spec=spec)), lambda e: e.HasField("accepted")
-        ).accepted
+        # Results only: a task's start is not what a caller of map() waits for.
+        submit = pb.Submit(spec=spec, results_only=True)
+        accepted = self._ask(_wire.envelope(submit=submit), lambda e: e.HasField("accepted")).accepted
         return Job(accepted.job_id, accepted.tasks, self, _owner=not detach)
 
     def map(self, name: str, args: Iterable[Item], **options: Any) -> List[Optional[Item]]:
