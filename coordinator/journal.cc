@@ -45,6 +45,9 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   journal->accepted_ = Statement(
       db, "INSERT OR REPLACE INTO jobs (id, client, spec, accepted_us) VALUES (?1, ?2, ?3, ?4)");
   journal->finished_ = Statement(db, "INSERT INTO results (job, batch) VALUES (?1, ?2)");
+  // Prepared once: a transaction a loop turn, each parsed anew cost ~7,000 instructions.
+  journal->begin_ = Statement(db, "BEGIN");
+  journal->commit_ = Statement(db, "COMMIT");
   journal->first_ =
       Statement(db, "UPDATE jobs SET first_result = coalesce(first_result, ?2) WHERE id = ?1");
   journal->completed_ =
@@ -61,7 +64,8 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   journal->done_ = Statement(db, "SELECT done FROM jobs WHERE id = ?1 AND done IS NOT NULL");
   for (const Statement* s :
        {&journal->accepted_, &journal->finished_, &journal->first_, &journal->completed_,
-        &journal->results_, &journal->latest_, &journal->bounds_, &journal->done_}) {
+        &journal->results_, &journal->latest_, &journal->bounds_, &journal->done_,
+        &journal->begin_, &journal->commit_}) {
     if (!*s) return Internal("the journal {}: {}", path, sqlite3_errmsg(db));
   }
   return journal;
@@ -70,8 +74,8 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
 Journal::~Journal() {
   if ((in_transaction_ || !batch_.empty()) && !Commit())
     spdlog::error("journal: the last changes are lost: {}", broken_);
-  for (Statement* s :
-       {&accepted_, &finished_, &first_, &completed_, &results_, &latest_, &bounds_, &done_}) {
+  for (Statement* s : {&accepted_, &finished_, &first_, &completed_, &results_, &latest_, &bounds_,
+                       &done_, &begin_, &commit_}) {
     *s = Statement();
   }
   sqlite3_close(db_);
@@ -79,11 +83,7 @@ Journal::~Journal() {
 
 void Journal::Begin() {
   if (in_transaction_ || !broken_.empty()) return;
-  if (Status s = Exec(db_, "BEGIN"); !s) {
-    broken_ = s.error().message;
-    return;
-  }
-  in_transaction_ = true;
+  in_transaction_ = Step(begin_);
 }
 
 bool Journal::Step(Statement& statement) {
@@ -149,8 +149,7 @@ Status Journal::Commit() {
   if (!broken_.empty()) return Unavailable("the journal cannot be written: {}", broken_);
   if (!in_transaction_) return {};
   in_transaction_ = false;
-  if (Status s = Exec(db_, "COMMIT"); !s) {
-    broken_ = s.error().message;
+  if (!Step(commit_)) {
     (void)Exec(db_, "ROLLBACK");  // whatever it says, the journal is broken
     return Unavailable("the journal cannot be written: {}", broken_);
   }

@@ -95,6 +95,7 @@ class Journal {
   bool in_transaction_ = false;
   std::string broken_;
   Statement accepted_, finished_, first_, completed_, results_, latest_, bounds_, done_;
+  Statement begin_, commit_;
   std::string batch_;                          // results not yet written
   std::unordered_set<std::string> bounded_;    // running jobs whose first row is written
   std::unordered_set<std::string> unbounded_;  // jobs in batch_ not yet bounded
