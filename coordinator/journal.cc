@@ -64,8 +64,8 @@ Result<std::unique_ptr<Journal>> Journal::Open(const std::string& path) {
   journal->done_ = Statement(db, "SELECT done FROM jobs WHERE id = ?1 AND done IS NOT NULL");
   for (const Statement* s :
        {&journal->accepted_, &journal->finished_, &journal->first_, &journal->completed_,
-        &journal->results_, &journal->latest_, &journal->bounds_, &journal->done_,
-        &journal->begin_, &journal->commit_}) {
+        &journal->results_, &journal->latest_, &journal->bounds_, &journal->done_, &journal->begin_,
+        &journal->commit_}) {
     if (!*s) return Internal("the journal {}: {}", path, sqlite3_errmsg(db));
   }
   return journal;
