@@ -46,6 +46,7 @@ sim: build
 bench: build
 	@$(BUILD)/bin/fanout_sim --seeds 300 --threads 1
 	@$(BUILD)/bin/bench_dispatch
+	@$(BUILD)/bin/bench_dispatch --concurrency 256 --skip-math --skip-sharing --runs 3
 	@$(BUILD)/bin/bench_web
 	@$(BUILD)/bin/bench_ledger
 	@$(BUILD)/bin/bench_faults
