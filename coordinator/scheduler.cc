@@ -74,7 +74,7 @@ void Scheduler::OnWorkerMessage(const PeerId& peer, pb::Envelope&& env, TimePoin
       break;
     case pb::Envelope::kDrain:
       if (worker != nullptr && env.drain().leaving()) {
-        Forget(peer, now);
+        Forget(peer);
       } else if (worker != nullptr && !worker->draining) {
         worker->draining = true;
         spdlog::info("worker {} is draining ({}): no new tasks for it", worker->hello.worker_id(),
@@ -323,14 +323,17 @@ void Scheduler::OnReturned(Worker& worker, const pb::TaskReturned& returned) {
   if (!Release(worker, returned.job_id(), returned.index(), returned.attempt())) return;
   Job* job = FindJob(returned.job_id());
   if (job == nullptr) return;
-  TaskSlot& slot = job->slots[returned.index() - 1];
-  if (slot.state == TaskState::kRunning && slot.holders == 0) {
-    // Not run at all, so it does not count as an attempt.
-    SetState(*job, slot, TaskState::kPending);
-    --slot.attempts;
-    job->retry.push_front(returned.index());
-    ++stats_.returned;
-  }
+  if (job->slots[returned.index() - 1].holders == 0) Unrun(*job, returned.index());
+}
+
+void Scheduler::Unrun(Job& job, uint32_t index) {
+  TaskSlot& slot = job.slots[index - 1];
+  if (slot.state != TaskState::kRunning) return;
+  // Not run at all, so it does not count as an attempt.
+  SetState(job, slot, TaskState::kPending);
+  --slot.attempts;
+  job.retry.push_front(index);
+  ++stats_.returned;
 }
 
 void Scheduler::Hold(Worker& worker, const TaskKey& key, uint32_t attempt) {
@@ -364,7 +367,7 @@ void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
   auto it = workers_.find(peer);
   // One that drained and exited, its goodbye lost: it left.
   if (it->second.draining && it->second.claims == 0) {
-    Forget(peer, now);
+    Forget(peer);
     return;
   }
   const Worker worker = std::move(it->second);
@@ -376,15 +379,23 @@ void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
   LetGo(worker.inflight, worker.hello.worker_id(), now);
 }
 
-void Scheduler::Forget(const PeerId& peer, TimePoint now) {
+void Scheduler::Forget(const PeerId& peer) {
   auto it = workers_.find(peer);
   const Worker worker = std::move(it->second);
   workers_.erase(it);
   ++stats_.workers_left;
   spdlog::info("worker {} left (drained)", worker.hello.worker_id());
-  // It says it holds nothing; a claim we still had for it (a result lost on
-  // the way) runs again.
-  LetGo(worker.inflight, worker.hello.worker_id(), now);
+  // It left once it had reported every task it ran and returned those sent
+  // to it while it drained: a claim we still have is a task sent before its
+  // Drain reached us, that it never read. It runs elsewhere as the same
+  // attempt (were it a result lost on the way, the task runs again too).
+  for (const auto& [key, attempts] : worker.inflight) {
+    Job* job = FindJob(key.job);
+    if (job == nullptr) continue;
+    TaskSlot& slot = job->slots[key.index - 1];
+    slot.holders -= static_cast<uint8_t>(attempts.size());
+    if (slot.holders == 0) Unrun(*job, key.index);
+  }
 }
 
 void Scheduler::LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,

@@ -322,6 +322,9 @@ class Scheduler {
   void OnResult(Worker* worker, pb::Result&& result, TimePoint now);
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
+  // A running task that no one holds and that never ran goes back to the
+  // front of the queue, its attempt not counted.
+  void Unrun(Job& job, uint32_t index);
   void OnSubmit(const PeerId& peer, const pb::Submit& submit, TimePoint now);
   // Turns a submitted job away with `why`; `unavailable`: the coordinator
   // cannot take jobs now, the job itself is fine.
@@ -382,7 +385,7 @@ class Scheduler {
   // Runs again, elsewhere, the tasks whose attempt ran past its deadline.
   void CheckDeadlines(TimePoint now);
   // A drained worker that has exited.
-  void Forget(const PeerId& peer, TimePoint now);
+  void Forget(const PeerId& peer);
   void DeclareDead(const PeerId& peer, TimePoint now);
   // Queues an event for the job's followers, moving `result` (when given)
   // into it; returns the event's result, or null when nobody follows the

@@ -698,6 +698,30 @@ TEST_F(SchedulerTest, DrainingWorkerGetsNoNewTasksAndReturnedTasksAreNotAttempts
   EXPECT_EQ(sent[0].attempt(), 1u) << "a returned task was never run";
 }
 
+TEST_F(SchedulerTest, TasksSentToADrainingWorkerThatLeftWithoutThemRunElsewhereAsTheSameAttempt) {
+  // SIGTERM reached w1 while two tasks were on their way to it: it had
+  // nothing running, so it said Drain and left before reading them.
+  Hello("w1", 2);
+  pb::JobSpec spec = Spec(pb::THREADS, 2);
+  spec.set_max_attempts(1);  // a counted attempt would fail the task
+  Submit("c1", spec);
+  const auto tasks = Dispatch()["w1"];
+  ASSERT_EQ(tasks.size(), 2u);
+  pb::Envelope drain = NewEnvelope();
+  drain.mutable_drain()->set_reason("signal");
+  scheduler_.OnWorkerMessage("w1", drain, now_);
+  drain.mutable_drain()->set_leaving(true);
+  scheduler_.OnWorkerMessage("w1", drain, now_);
+
+  Hello("w2", 2);
+  const auto again = Dispatch()["w2"];
+  ASSERT_EQ(again.size(), 2u) << "both go back to the queue; neither fails";
+  for (const pb::Task& t : again) EXPECT_EQ(t.attempt(), 1u) << "task " << t.index();
+  for (const pb::Task& t : again) Finish("w2", t);
+  ASSERT_NE(JobDone("c1"), nullptr);
+  EXPECT_EQ(JobDone("c1")->ok(), 2u);
+}
+
 TEST_F(SchedulerTest, CancelEndsTheJobAndLateResultsAreDropped) {
   Hello("w1", 2);
   const std::string job = Submit("c1", Spec(pb::THREADS, 10));
