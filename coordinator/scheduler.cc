@@ -74,7 +74,7 @@ void Scheduler::OnWorkerMessage(const PeerId& peer, pb::Envelope&& env, TimePoin
       break;
     case pb::Envelope::kDrain:
       if (worker != nullptr && env.drain().leaving()) {
-        Forget(peer);
+        Forget(peer, now);
       } else if (worker != nullptr && !worker->draining) {
         worker->draining = true;
         spdlog::info("worker {} is draining ({}): no new tasks for it", worker->hello.worker_id(),
@@ -170,7 +170,7 @@ void Scheduler::Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePo
     old.inflight.erase(it);
   }
   const size_t lost = old.inflight.size();
-  LetGo(old.inflight, hello.worker_id(), now);
+  LetGo(old.inflight, hello.worker_id(), /*ran=*/true, now);
   spdlog::info("worker {} reconnected holding {} tasks ({} others go back to the queue)",
                hello.worker_id(), fresh.claims, lost);
 }
@@ -367,7 +367,7 @@ void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
   auto it = workers_.find(peer);
   // One that drained and exited, its goodbye lost: it left.
   if (it->second.draining && it->second.claims == 0) {
-    Forget(peer);
+    Forget(peer, now);
     return;
   }
   const Worker worker = std::move(it->second);
@@ -376,10 +376,10 @@ void Scheduler::DeclareDead(const PeerId& peer, TimePoint now) {
   spdlog::warn("worker {} silent for {:.1f} s: presumed dead, {} tasks go back to the queue",
                worker.hello.worker_id(),
                std::chrono::duration<double>(worker.liveness.Silence(now)).count(), worker.claims);
-  LetGo(worker.inflight, worker.hello.worker_id(), now);
+  LetGo(worker.inflight, worker.hello.worker_id(), /*ran=*/true, now);
 }
 
-void Scheduler::Forget(const PeerId& peer) {
+void Scheduler::Forget(const PeerId& peer, TimePoint now) {
   auto it = workers_.find(peer);
   const Worker worker = std::move(it->second);
   workers_.erase(it);
@@ -389,25 +389,22 @@ void Scheduler::Forget(const PeerId& peer) {
   // to it while it drained: a claim we still have is a task sent before its
   // Drain reached us, that it never read. It runs elsewhere as the same
   // attempt (were it a result lost on the way, the task runs again too).
-  for (const auto& [key, attempts] : worker.inflight) {
-    Job* job = FindJob(key.job);
-    if (job == nullptr) continue;
-    TaskSlot& slot = job->slots[key.index - 1];
-    slot.holders -= static_cast<uint8_t>(attempts.size());
-    if (slot.holders == 0) Unrun(*job, key.index);
-  }
+  LetGo(worker.inflight, worker.hello.worker_id(), /*ran=*/false, now);
 }
 
 void Scheduler::LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,
-                      const std::string& worker, TimePoint now) {
+                      const std::string& worker, bool ran, TimePoint now) {
   for (const auto& [key, attempts] : tasks) {
     Job* job = FindJob(key.job);
     if (job == nullptr) continue;
     TaskSlot& slot = job->slots[key.index - 1];
     slot.holders -= static_cast<uint8_t>(attempts.size());
-    if (slot.state == TaskState::kRunning && slot.holders == 0) {
+    if (slot.state != TaskState::kRunning || slot.holders > 0) continue;
+    if (ran) {
       Requeue(*job, key.index, fmt::format("worker {} stopped answering", worker),
               Telemetry::kWorkerLost, now);
+    } else {
+      Unrun(*job, key.index);
     }
   }
 }

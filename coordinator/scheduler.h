@@ -316,9 +316,10 @@ class Scheduler {
   void Adopt(Worker& old, Worker& fresh, const pb::Hello& hello, TimePoint now);
   // A task a (re)connecting worker says it runs that we had not given it.
   void HoldReported(Worker& worker, const pb::TaskRef& ref, TimePoint now);
-  // Gives up a worker's claims on `tasks`; those no one else holds are requeued.
+  // Gives up a worker's claims on `tasks`; those no one else holds are
+  // requeued, as a counted attempt when they may have `ran` there.
   void LetGo(const std::unordered_map<TaskKey, std::vector<uint32_t>, TaskKeyHash>& tasks,
-             const std::string& worker, TimePoint now);
+             const std::string& worker, bool ran, TimePoint now);
   void OnResult(Worker* worker, pb::Result&& result, TimePoint now);
   void OnHeartbeat(Worker& worker, const pb::Heartbeat& heartbeat);
   void OnReturned(Worker& worker, const pb::TaskReturned& returned);
@@ -385,7 +386,7 @@ class Scheduler {
   // Runs again, elsewhere, the tasks whose attempt ran past its deadline.
   void CheckDeadlines(TimePoint now);
   // A drained worker that has exited.
-  void Forget(const PeerId& peer);
+  void Forget(const PeerId& peer, TimePoint now);
   void DeclareDead(const PeerId& peer, TimePoint now);
   // Queues an event for the job's followers, moving `result` (when given)
   // into it; returns the event's result, or null when nobody follows the
